@@ -1,0 +1,1 @@
+"""Deploy packages (manifest, signature), the server image, installer steps and runtimes."""

@@ -1,0 +1,1 @@
+"""Hardware fingerprint, signed license files, offline verification and the clock guard."""

@@ -1,0 +1,1 @@
+"""The aiohttp application: routes, request parsing, error mapping, health and metrics."""

@@ -1,0 +1,1 @@
+"""Image decoding and validation, preprocessing, and classification/detection postprocessing."""
