@@ -128,7 +128,9 @@ def _positive_int(section: str, raw: dict[str, Any], key: str, default: int | No
     return value
 
 
-def _triple(section: str, raw: dict[str, Any], key: str, default: tuple[float, float, float]) -> tuple[float, float, float]:
+def _triple(
+    section: str, raw: dict[str, Any], key: str, default: tuple[float, float, float]
+) -> tuple[float, float, float]:
     value = raw.get(key, list(default))
     if (
         not isinstance(value, list)

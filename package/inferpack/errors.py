@@ -40,6 +40,16 @@ class InvalidArgument(InferpackError):
     http_status = 400
 
 
+class UnknownRoute(InvalidArgument):
+    """A path this service does not answer (HTTP 404), reported with the EasyDL body shape."""
+
+    http_status = 404
+
+
+class MethodNotAllowed(InvalidArgument):
+    http_status = 405
+
+
 class InvalidJSON(InferpackError):
     code = 336002
     message = "Invalid JSON"

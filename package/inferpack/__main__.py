@@ -1,0 +1,5 @@
+import sys
+
+from inferpack.cli import main
+
+sys.exit(main())

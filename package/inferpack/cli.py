@@ -1,0 +1,130 @@
+"""The one command line: ``inferpack <verb>`` for operators and vendors.
+
+Each verb is a thin argparse front over an importable function; errors print one line on
+stderr and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from inferpack import __version__
+from inferpack.config import load_config
+from inferpack.errors import BundleError, ConfigError
+from inferpack.license.cli import add_license_commands
+from inferpack.license.errors import LicenseError
+from inferpack.logs import setup_logging
+
+
+def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = subparsers.add_parser("serve", help="run the inference server in the foreground")
+    serve.add_argument("model_dir", type=Path, help="model bundle folder (model.onnx + model.json)")
+    serve.add_argument("--name", dest="deploy_name", help="deploy name: the {DEPLOY_NAME} in the routes")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--host")
+    serve.add_argument("--config", type=Path, help="TOML settings file (see inferpack.config)")
+    serve.add_argument(
+        "--backend", help="onnxruntime (default), onnxruntime-cuda, onnxruntime-tensorrt, auto"
+    )
+    serve.add_argument("--device-id", type=int)
+    serve.add_argument("--max-batch-size", type=int)
+    serve.add_argument("--max-delay-ms", type=float)
+    serve.add_argument("--queue-size", type=int)
+    serve.add_argument("--max-inflight", type=int)
+    serve.add_argument("--decode-workers", type=int)
+    serve.add_argument("--intra-op-threads", type=int)
+    serve.add_argument("--license", dest="license_file", type=Path, help="license file to enforce")
+    serve.add_argument("--vendor-key", dest="vendor_public_key", type=Path, help="vendor public key (PEM)")
+    serve.add_argument("--host-root", type=Path, help="where the host's identifiers are mounted")
+    serve.add_argument("--fingerprint-snapshot", type=Path)
+    serve.add_argument("--state-dir", type=Path)
+    serve.add_argument("--log-dir", type=Path)
+    serve.add_argument("--reuse-port", action="store_true", default=None)
+    serve.add_argument("--log-level", default="INFO")
+    serve.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    overrides = {
+        k: v for k, v in vars(args).items() if k not in ("handler", "config", "log_level", "command")
+    }
+    config = load_config(file=args.config, overrides=overrides)
+    setup_logging(args.log_level, config.log_dir)
+    from inferpack.server.app import serve
+
+    return asyncio.run(serve(config))
+
+
+def _add_quickstart(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    quickstart = subparsers.add_parser(
+        "quickstart", help="serve the embedded demo detector and show a real prediction"
+    )
+    quickstart.add_argument("--port", type=int, default=8080)
+    quickstart.add_argument("--host", default="127.0.0.1")
+    quickstart.add_argument(
+        "--sample", type=Path, default=Path("demo-sample.jpg"), help="where to save the image"
+    )
+    quickstart.add_argument("--once", action="store_true", help="stop after showing the prediction")
+    quickstart.set_defaults(handler=_quickstart)
+
+
+def _quickstart(args: argparse.Namespace) -> int:
+    setup_logging("WARNING")
+    from inferpack.quickstart import quickstart
+
+    return asyncio.run(quickstart(args.port, args.host, not args.once, args.sample))
+
+
+def _add_lu(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    lu = subparsers.add_parser(
+        "lu", help="update an installed service's license (verified here first; no restart needed)"
+    )
+    lu.add_argument("name", help="deploy name")
+    lu.add_argument("file", type=Path, nargs="?", help="new license (default: the one in licenses/)")
+    lu.add_argument("--work-root", type=Path, help="default $INFERPACK_WORK_ROOT or /opt/inferpack/work")
+    lu.set_defaults(handler=_lu)
+
+
+def _lu(args: argparse.Namespace) -> int:
+    from inferpack.deploy.layout import ServiceLayout, work_root
+    from inferpack.deploy.lu import dropped_license, package_licenses_dir, update_license
+
+    layout = ServiceLayout(work_root(args.work_root), args.name)
+    new_license = args.file or dropped_license(args.name, package_licenses_dir())
+    state = update_license(layout, new_license)
+    summary = state.summary()
+    print(f"license for {args.name} updated from {new_license}: valid until {summary.get('not_after')}")
+    print("the running service picks it up within a second; no restart needed")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inferpack", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"inferpack {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _add_serve(subparsers)
+    _add_quickstart(subparsers)
+    _add_lu(subparsers)
+    add_license_commands(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except (ConfigError, BundleError, ValueError) as exc:
+        print(f"inferpack {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except LicenseError as exc:
+        print(f"inferpack {args.command}: {exc.reason}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Server settings.
+
+Every setting has a default, can be set in a TOML file (``--config FILE`` or
+``INFERPACK_CONFIG``), overridden by an ``INFERPACK_<NAME>`` environment variable, and
+finally by a command-line flag: CLI > env > file > default.
+
+| setting              | default      | meaning                                                       |
+|----------------------|--------------|---------------------------------------------------------------|
+| host                 | 127.0.0.1    | address to listen on (0.0.0.0 inside the container)           |
+| port                 | 8080         | TCP port                                                      |
+| deploy_name          | (required)   | the ``{DEPLOY_NAME}`` in the API routes                       |
+| model_dir            | (required)   | model bundle folder (model.onnx + model.json)                 |
+| backend              | onnxruntime  | engine: onnxruntime, onnxruntime-cuda, onnxruntime-tensorrt, auto |
+| device_id            | 0            | GPU index for GPU backends                                    |
+| max_batch_size       | 8            | largest batch gathered into one engine run                    |
+| max_delay_ms         | 2.0          | how long the first request of a batch waits for company       |
+| queue_size           | 64           | requests waiting for the engine; beyond it: 336100 at once    |
+| max_inflight         | 128          | requests being decoded or queued; beyond it: 336100 at once   |
+| decode_workers       | CPU count    | threads decoding and preprocessing images                     |
+| intra_op_threads     | 0            | engine threads (0: the engine decides)                        |
+| max_body_bytes       | 4 MiB + 64 KiB | request body limit (base64 ≤ 4 MiB plus JSON overhead)      |
+| license_file         | (none)       | license to enforce; none = development mode, no license check |
+| vendor_public_key    | (none)       | vendor's Ed25519 public key (PEM) that signs licenses         |
+| host_root            | /            | where the host's identifiers are readable (/host in a container) |
+| fingerprint_snapshot | (none)       | host fingerprint snapshot written by the installer            |
+| state_dir            | (none)       | writable folder for the clock guard and engine caches         |
+| log_dir              | (none)       | also write the server log to this folder                      |
+| license_recheck_s    | 60           | how often the license is re-verified                          |
+| reuse_port           | false        | SO_REUSEPORT on the listening socket                          |
+| shutdown_timeout_s   | 15           | how long SIGTERM waits for in-flight requests                 |
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from inferpack.errors import ConfigError
+from inferpack.names import DEPLOY_NAME_RULE, is_deploy_name
+
+ENV_PREFIX = "INFERPACK_"
+BACKENDS = ("onnxruntime", "onnxruntime-cuda", "onnxruntime-tensorrt", "auto")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    deploy_name: str
+    model_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    backend: str = "onnxruntime"
+    device_id: int = 0
+    max_batch_size: int = 8
+    max_delay_ms: float = 2.0
+    queue_size: int = 64
+    max_inflight: int = 128
+    decode_workers: int = max(1, os.cpu_count() or 1)
+    intra_op_threads: int = 0
+    max_body_bytes: int = 4 * 1024 * 1024 + 64 * 1024
+    license_file: Path | None = None
+    vendor_public_key: Path | None = None
+    host_root: Path = Path("/")
+    fingerprint_snapshot: Path | None = None
+    state_dir: Path | None = None
+    log_dir: Path | None = None
+    license_recheck_s: float = 60.0
+    reuse_port: bool = False
+    shutdown_timeout_s: float = 15.0
+
+    def __post_init__(self) -> None:
+        if not is_deploy_name(self.deploy_name):
+            raise ConfigError(f"deploy_name must be {DEPLOY_NAME_RULE}, got {self.deploy_name!r}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend {self.backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port must be 1-65535, got {self.port}")
+        for name in ("max_batch_size", "queue_size", "max_inflight", "decode_workers", "max_body_bytes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_delay_ms < 0 or self.intra_op_threads < 0 or self.license_recheck_s <= 0:
+            raise ConfigError("max_delay_ms and intra_op_threads must be ≥ 0, license_recheck_s > 0")
+        if self.license_file is not None and (self.vendor_public_key is None or self.state_dir is None):
+            raise ConfigError("license_file needs vendor_public_key and state_dir (for the clock guard)")
+
+
+_FIELDS = {f.name: f for f in fields(ServerConfig)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turns a TOML/env/CLI value into the field's type, naming the setting when it can't."""
+    kind = str(_FIELDS[name].type)
+    try:
+        if value is None or (isinstance(value, str) and value == "" and "None" in kind):
+            return None
+        if kind.startswith("Path"):
+            return Path(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(value)
+            return lowered in ("1", "true", "yes", "on")
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if kind == "float":
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name}: cannot use {value!r} ({kind} expected)") from exc
+
+
+def load_config(
+    file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> ServerConfig:
+    """Merges file < environment < overrides (None values in overrides are ignored)."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    file = file or (Path(env[ENV_PREFIX + "CONFIG"]) if env.get(ENV_PREFIX + "CONFIG") else None)
+    if file is not None:
+        try:
+            raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"config file {file}: {exc}") from exc
+        unknown = sorted(set(raw) - set(_FIELDS))
+        if unknown:
+            raise ConfigError(f"config file {file}: unknown settings {', '.join(unknown)}")
+        values.update({k: _coerce(k, v) for k, v in raw.items()})
+    for name in _FIELDS:
+        if ENV_PREFIX + name.upper() in env:
+            values[name] = _coerce(name, env[ENV_PREFIX + name.upper()])
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = _coerce(name, value)
+    missing = [n for n in ("deploy_name", "model_dir") if n not in values]
+    if missing:
+        raise ConfigError(f"missing required settings: {', '.join(missing)}")
+    return ServerConfig(**values)
+
+
+def with_overrides(config: ServerConfig, **changes: Any) -> ServerConfig:
+    return replace(config, **{k: _coerce(k, v) for k, v in changes.items()})

@@ -1,0 +1,122 @@
+"""Dynamic batching: concurrent requests are gathered into one engine run.
+
+Requests wait in a bounded queue. One worker takes the first waiting sample, then gathers
+more until ``max_batch_size`` or until ``max_delay_s`` has passed since it took the first,
+and runs the batch on a dedicated thread (the engine is not thread-safe and the event loop
+must never block). While a batch runs, new requests pile up, so under load batches fill on
+their own without waiting. A full queue refuses at once with 336100: latency stays bounded
+and memory too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inferpack.errors import ModelUnavailable
+
+log = logging.getLogger("inferpack.batcher")
+
+RunBatch = Callable[[np.ndarray], np.ndarray]  # batch in, output with one row per sample out
+BatchObserver = Callable[[int, float], None]
+
+
+@dataclass(eq=False)
+class _Pending:
+    sample: np.ndarray
+    future: asyncio.Future[np.ndarray] = field(repr=False)
+
+
+class DynamicBatcher:
+    """``submit`` one preprocessed sample, get back its row of the model output."""
+
+    def __init__(
+        self,
+        run_batch: RunBatch,
+        *,
+        max_batch_size: int,
+        max_delay_s: float,
+        queue_size: int,
+        on_batch: BatchObserver | None = None,
+    ) -> None:
+        self._run_batch = run_batch
+        self.max_batch_size = max_batch_size
+        self._max_delay_s = max_delay_s
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=queue_size)
+        self._on_batch = on_batch
+        # One thread: the engine runs batches strictly one after another.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inferpack-engine")
+        self._worker: asyncio.Task[None] | None = None
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        self._worker = asyncio.get_running_loop().create_task(self._work(), name="inferpack-batcher")
+
+    async def stop(self) -> None:
+        """Stops after the batch in progress; requests still queued are refused."""
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        while not self._queue.empty():
+            pending = self._queue.get_nowait()
+            if not pending.future.done():
+                pending.future.set_exception(ModelUnavailable("server is shutting down"))
+        self._executor.shutdown(wait=True)
+
+    async def submit(self, sample: np.ndarray) -> np.ndarray:
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait(_Pending(sample, future))
+        except asyncio.QueueFull:
+            raise ModelUnavailable(f"inference queue is full ({self._queue.maxsize} waiting)") from None
+        return await future
+
+    async def _gather(self) -> list[_Pending]:
+        batch = [await self._queue.get()]
+        deadline = time.monotonic() + self._max_delay_s
+        while len(batch) < self.max_batch_size:
+            if not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except TimeoutError:
+                break
+        # A client that went away no longer needs its answer: don't spend the engine on it.
+        return [p for p in batch if not p.future.done()]
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._gather()
+            if not batch:
+                continue
+            inputs = np.stack([p.sample for p in batch])
+            started = time.perf_counter()
+            try:
+                outputs = await loop.run_in_executor(self._executor, self._run_batch, inputs)
+            except Exception as exc:  # the engine failed this batch: every request in it gets 336000
+                log.exception("engine failed on a batch of %d", len(batch))
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(exc)
+                continue
+            if self._on_batch is not None:
+                self._on_batch(len(batch), time.perf_counter() - started)
+            for index, pending in enumerate(batch):
+                if not pending.future.done():
+                    pending.future.set_result(outputs[index])

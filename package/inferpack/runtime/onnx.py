@@ -1,0 +1,112 @@
+"""ONNX Runtime engine: the default, CPU everywhere (CUDA and TensorRT providers when asked)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inferpack.errors import BundleError, ConfigError
+from inferpack.runtime.engine import Engine, EngineOptions, TensorInfo
+
+log = logging.getLogger("inferpack.runtime")
+
+# ONNX type strings as ORT reports them → numpy dtype names.
+_ORT_TYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(uint8)": "uint8",
+    "tensor(int8)": "int8",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+}
+
+PROVIDERS = {
+    "onnxruntime": "CPUExecutionProvider",
+    "onnxruntime-cuda": "CUDAExecutionProvider",
+    "onnxruntime-tensorrt": "TensorrtExecutionProvider",
+}
+
+
+def _tensor_info(node: Any) -> TensorInfo:
+    # Symbolic dims come back as strings (e.g. "batch") or None: both mean dynamic.
+    shape = tuple(d if isinstance(d, int) and d > 0 else None for d in node.shape)
+    return TensorInfo(name=node.name, shape=shape, dtype=_ORT_TYPES.get(node.type, node.type))
+
+
+def provider_options(backend: str, options: EngineOptions) -> list[tuple[str, dict[str, Any]]]:
+    """The provider list for a backend; GPU providers keep the CPU provider as ORT's own fallback
+    for operators they lack (a whole-model fallback is refused in ``OnnxRuntimeEngine``)."""
+    cpu: tuple[str, dict[str, Any]] = ("CPUExecutionProvider", {})
+    if backend == "onnxruntime":
+        return [cpu]
+    cuda: tuple[str, dict[str, Any]] = ("CUDAExecutionProvider", {"device_id": options.device_id})
+    if backend == "onnxruntime-cuda":
+        return [cuda, cpu]
+    trt: dict[str, Any] = {"device_id": options.device_id, "trt_fp16_enable": options.fp16}
+    if options.cache_dir is not None:
+        trt.update(
+            trt_engine_cache_enable=True,
+            trt_engine_cache_path=str(options.cache_dir),
+            trt_timing_cache_enable=True,
+            trt_timing_cache_path=str(options.cache_dir),
+        )
+    return [("TensorrtExecutionProvider", trt), cuda, cpu]
+
+
+class OnnxRuntimeEngine(Engine):
+    def __init__(self, model_path: Path, options: EngineOptions, backend: str = "onnxruntime") -> None:
+        import onnxruntime as ort
+
+        wanted = PROVIDERS[backend]
+        if wanted not in ort.get_available_providers():
+            raise ConfigError(
+                f"backend {backend} needs {wanted}, which this onnxruntime build lacks "
+                f"(available: {', '.join(ort.get_available_providers())})"
+            )
+        session_options = ort.SessionOptions()
+        session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session_options.intra_op_num_threads = options.intra_op_threads
+        # One request stream per engine: inter-op parallelism only adds thread contention.
+        session_options.inter_op_num_threads = 1
+        session_options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            self._session = ort.InferenceSession(
+                str(model_path), sess_options=session_options, providers=provider_options(backend, options)
+            )
+        except Exception as exc:  # ORT raises its own untyped errors for bad graphs
+            raise BundleError(f"{model_path}: onnxruntime cannot load the model: {exc}") from exc
+        active = self._session.get_providers()
+        if active[0] != wanted:
+            raise ConfigError(
+                f"backend {backend}: onnxruntime fell back to {active[0]} (is the device usable?)"
+            )
+        self.backend = backend
+        self._options = options
+        self._providers = active
+        self._inputs = tuple(_tensor_info(i) for i in self._session.get_inputs())
+        self._outputs = tuple(_tensor_info(o) for o in self._session.get_outputs())
+        self._output_names = [o.name for o in self._outputs]
+
+    @property
+    def inputs(self) -> tuple[TensorInfo, ...]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> tuple[TensorInfo, ...]:
+        return self._outputs
+
+    def infer(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        return list(self._session.run(self._output_names, dict(feeds)))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "device": "cpu" if self.backend == "onnxruntime" else f"cuda:{self._options.device_id}",
+            "providers": self._providers,
+            "intra_op_threads": self._options.intra_op_threads or "auto",
+        }

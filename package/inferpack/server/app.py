@@ -1,0 +1,223 @@
+"""The application factory and the server's lifecycle.
+
+The HTTP listener comes up first (``/healthz`` answers at once, ``/readyz`` is 503) while the
+model loads and warms up in the background; predictions meanwhile get 336100 + Retry-After.
+A model that cannot load is fatal: ``serve`` exits non-zero with the reason, so the installer
+and Docker's restart policy see it. SIGTERM stops accepting connections, lets requests in
+flight finish (up to ``shutdown_timeout_s``), then releases the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+from aiohttp import web
+
+from inferpack import __version__
+from inferpack.bundle import read_bundle
+from inferpack.config import ServerConfig
+from inferpack.errors import BundleError
+from inferpack.license.guard import LicenseGuard
+from inferpack.license.keys import load_public_key
+from inferpack.model import Model
+from inferpack.runtime.batcher import DynamicBatcher
+from inferpack.runtime.engine import EngineOptions
+from inferpack.server.metrics import Metrics
+from inferpack.server.middleware import AccessLogger, easydl_errors
+from inferpack.server.routes import add_routes
+from inferpack.server.state import STATE, ServerState, predict_path
+
+log = logging.getLogger("inferpack.server")
+
+MODEL_LOAD_FAILED = web.AppKey("inferpack_model_load_failed", asyncio.Event)
+
+
+def _engine_options(config: ServerConfig) -> EngineOptions:
+    return EngineOptions(
+        max_batch_size=config.max_batch_size,
+        intra_op_threads=config.intra_op_threads,
+        device_id=config.device_id,
+        cache_dir=config.state_dir / "engines" if config.state_dir else None,
+    )
+
+
+async def _load_model(app: web.Application) -> None:
+    state = app[STATE]
+    loop = asyncio.get_running_loop()
+    started = time.perf_counter()
+    try:
+        bundle = read_bundle(state.config.model_dir)
+        model = await loop.run_in_executor(
+            None, Model.load, bundle, state.config.backend, _engine_options(state.config)
+        )
+        max_batch = min(state.config.max_batch_size, model.max_batch_size or state.config.max_batch_size)
+        warm = await loop.run_in_executor(None, model.warm_up, tuple(sorted({1, max_batch})))
+    except Exception as exc:
+        state.load_error = str(exc)
+        log.exception("model %s cannot be served", state.config.model_dir)
+        app[MODEL_LOAD_FAILED].set()
+        return
+    batcher = DynamicBatcher(
+        model.run_batch,
+        max_batch_size=max_batch,
+        max_delay_s=state.config.max_delay_ms / 1000,
+        queue_size=state.config.queue_size,
+        on_batch=state.metrics.observe_batch,
+    )
+    batcher.start()
+    state.metrics.track_queue(lambda: batcher.queue_depth)
+    state.metrics.model_load.set(time.perf_counter() - started)
+    state.model, state.batcher = model, batcher
+    log.info(
+        "ready: POST %s (%s, max batch %d, warm-up %.2fs, load %.2fs)",
+        predict_path(state),
+        model.engine.backend,
+        max_batch,
+        warm,
+        time.perf_counter() - started,
+    )
+
+
+async def _model_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    loader = asyncio.get_running_loop().create_task(_load_model(app), name="inferpack-model-loader")
+    yield
+    loader.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await loader
+    state = app[STATE]
+    if state.batcher is not None:
+        await state.batcher.stop()
+    if state.model is not None:
+        state.model.engine.close()
+    state.decode_pool.shutdown(wait=True)
+
+
+def _license_guard(config: ServerConfig) -> LicenseGuard | None:
+    if config.license_file is None:
+        log.warning("no license file given: development mode, predictions are not license-checked")
+        return None
+    assert config.vendor_public_key is not None and config.state_dir is not None  # ServerConfig checks
+    return LicenseGuard(
+        config.license_file,
+        load_public_key(config.vendor_public_key),
+        config.deploy_name,
+        clock_state_path=config.state_dir / "license-clock.json",
+        root=config.host_root,
+        snapshot=config.fingerprint_snapshot,
+        recheck_interval_s=config.license_recheck_s,
+    )
+
+
+async def _license_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Verifies before the first request can arrive, then keeps the verdict current."""
+    guard = app[STATE].license
+    if guard is None:
+        yield
+        return
+    await asyncio.to_thread(guard.check)
+    watcher = asyncio.get_running_loop().create_task(guard.run_forever(), name="inferpack-license")
+    yield
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
+
+
+async def init_app(config: ServerConfig) -> web.Application:
+    """Builds the app; the bundle's model.json is read now so a bad bundle fails before listening."""
+    spec = read_bundle(config.model_dir).spec
+    # Requests already decode in parallel on the decode pool; OpenCV's own threads would only
+    # compete with them and with the engine for the same cores.
+    cv2.setNumThreads(1)
+    metrics = Metrics()
+    metrics.info.info({"version": __version__, "deploy_name": config.deploy_name, "task": spec.task})
+    state = ServerState(
+        config=config,
+        spec=spec,
+        metrics=metrics,
+        decode_pool=ThreadPoolExecutor(
+            max_workers=config.decode_workers, thread_name_prefix="inferpack-decode"
+        ),
+        license=_license_guard(config),
+    )
+    app = web.Application(middlewares=[easydl_errors], client_max_size=config.max_body_bytes)
+    app[STATE] = state
+    app[MODEL_LOAD_FAILED] = asyncio.Event()
+    metrics.ready.set_function(lambda: float(not state.readiness_problems()))
+    metrics.license_valid.set_function(lambda: float(state.license is None or state.license.state.valid))
+    add_routes(app, state)
+    app.cleanup_ctx.append(_license_lifecycle)
+    app.cleanup_ctx.append(_model_lifecycle)
+    return app
+
+
+@dataclass
+class RunningServer:
+    """A started server: listening, with its model loading in the background."""
+
+    app: web.Application
+    runner: web.AppRunner
+
+    async def wait_ready(self) -> None:
+        """Returns once the model is loaded and warm; raises if it failed to load."""
+        state = self.app[STATE]
+        failed = self.app[MODEL_LOAD_FAILED]
+        while not (state.model_loaded or failed.is_set()):
+            await asyncio.sleep(0.05)
+        if failed.is_set():
+            raise BundleError(f"model cannot be served: {state.load_error}")
+
+    async def stop(self) -> None:
+        """Stops listening, lets requests in flight finish, then releases the engine."""
+        await self.runner.cleanup()
+
+
+def runner_options(config: ServerConfig) -> dict[str, Any]:
+    """AppRunner settings, shared with the tests' server so they run what production runs."""
+    return {
+        "access_log_class": AccessLogger,
+        "access_log": logging.getLogger("inferpack.access"),
+        "handle_signals": False,
+        "shutdown_timeout": config.shutdown_timeout_s,
+    }
+
+
+async def start_server(config: ServerConfig) -> RunningServer:
+    app = await init_app(config)
+    runner = web.AppRunner(app, **runner_options(config))
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, reuse_port=config.reuse_port or None)
+    await site.start()
+    log.info(
+        "inferpack %s listening on http://%s:%d (deploy %s)",
+        __version__,
+        config.host,
+        config.port,
+        config.deploy_name,
+    )
+    return RunningServer(app, runner)
+
+
+async def serve(config: ServerConfig) -> int:
+    """Runs the server in the foreground until SIGTERM/SIGINT; returns the process exit code."""
+    running = await start_server(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    stopped = loop.create_task(stop.wait())
+    failed = loop.create_task(running.app[MODEL_LOAD_FAILED].wait())
+    await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (stopped, failed):
+        task.cancel()
+    log.info("shutting down: finishing requests in flight (up to %.0fs)", config.shutdown_timeout_s)
+    await running.stop()
+    return 1 if running.app[MODEL_LOAD_FAILED].is_set() else 0

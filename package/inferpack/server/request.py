@@ -1,0 +1,111 @@
+"""Turns an HTTP request into a ``PredictRequest``, or the EasyDL error that says what is wrong.
+
+Two forms are accepted on both prediction routes:
+- JSON (the EasyDL API): ``{"image": "<base64>", "top_num": 6}`` / ``{"image": ..., "threshold": 0.3}``;
+- raw bytes (EasyEdge clients): the body is the image itself, ``Content-Type: image/*`` or
+  ``application/octet-stream``, parameters as query parameters ``?top_num=``/``?threshold=``.
+Any other Content-Type (or none) is read as JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from inferpack.errors import InvalidArgument, InvalidJSON, MissingParameter, PayloadTooLarge
+from inferpack.vision.decode import decode_base64_image
+from inferpack.vision.limits import ImageLimits
+
+DEFAULT_TOP_NUM = 6
+RAW_CONTENT_TYPES = ("application/octet-stream",)
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    image: bytes
+    top_num: int = DEFAULT_TOP_NUM
+    threshold: float | None = None  # None: the model's recommended threshold
+
+
+def is_raw_form(content_type: str, body: bytes) -> bool:
+    """Raw image bytes, or the JSON form? No image format starts with "{", so a body that does
+    is JSON whatever its Content-Type says (HTTP clients often default to octet-stream)."""
+    content_type = content_type.lower()
+    if not (content_type.startswith("image/") or content_type in RAW_CONTENT_TYPES):
+        return False
+    return body.lstrip()[:1] != b"{"
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """Reads the body, refusing one over ``limit`` without buffering more than that."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"request body is {request.content_length} bytes, the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _top_num(value: Any) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgument(f"top_num must be a positive integer, got {value!r}")
+    return value
+
+
+def _threshold(value: Any) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise InvalidArgument(f"threshold must be a number in [0, 1], got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidArgument(f"threshold must be a number in [0, 1], got {value!r}")
+    if not 0.0 <= value <= 1.0:
+        raise InvalidArgument(f"threshold must be in [0, 1], got {value}")
+    return float(value)
+
+
+def _parameters(source: Mapping[str, Any]) -> dict[str, Any]:
+    parameters: dict[str, Any] = {}
+    if source.get("top_num") is not None:
+        parameters["top_num"] = _top_num(source["top_num"])
+    if source.get("threshold") is not None:
+        parameters["threshold"] = _threshold(source["threshold"])
+    return parameters
+
+
+def parse_json_body(body: bytes, limits: ImageLimits) -> PredictRequest:
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidJSON('the body is not valid JSON; send {"image": "<base64>"}') from None
+    if not isinstance(payload, dict):
+        raise InvalidJSON(f"the body must be a JSON object, got {type(payload).__name__}")
+    image = payload.get("image")
+    if image is None or image == "":
+        raise MissingParameter("the image field is missing or empty")
+    if not isinstance(image, str):
+        raise InvalidArgument(f"image must be a base64 string, got {type(image).__name__}")
+    parameters = _parameters(payload)
+    return PredictRequest(image=decode_base64_image(image, limits), **parameters)
+
+
+def parse_raw_body(body: bytes, query: Mapping[str, str], limits: ImageLimits) -> PredictRequest:
+    if not body:
+        raise MissingParameter("the request body holds no image")
+    # Raw bytes carry what 4 MiB of base64 would: 3 MiB.
+    raw_limit = limits.max_base64_bytes * 3 // 4
+    if len(body) > raw_limit:
+        raise PayloadTooLarge(f"image is {len(body)} bytes, the limit is {raw_limit}")
+    return PredictRequest(image=body, **_parameters(query))

@@ -1,0 +1,112 @@
+"""Route handlers: the prediction API and the operations endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiohttp import web
+
+from inferpack import __version__
+from inferpack.errors import ModelUnavailable
+from inferpack.model import Model
+from inferpack.server.metrics import CONTENT_TYPE
+from inferpack.server.middleware import json_response
+from inferpack.server.request import PredictRequest, is_raw_form, parse_json_body, parse_raw_body, read_body
+from inferpack.server.state import LOG_ID, ROUTE_BY_TASK, STATE, ServerState, predict_path
+
+
+def _format_results(model: Model, row: Any, parsed: PredictRequest, transform: Any) -> list[dict[str, Any]]:
+    if model.spec.task == "classification":
+        return [{"name": name, "score": score} for name, score in model.classify(row, parsed.top_num)]
+    threshold = model.spec.output.threshold if parsed.threshold is None else parsed.threshold
+    return [
+        {
+            "name": d.label,
+            "score": d.score,
+            "location": {"left": d.left, "top": d.top, "width": d.width, "height": d.height},
+        }
+        for d in model.detect(row, transform, threshold)
+    ]
+
+
+async def _parse(request: web.Request, state: ServerState, model: Model) -> PredictRequest:
+    body = await read_body(request, state.config.max_body_bytes)
+    if is_raw_form(request.content_type, body):
+        return parse_raw_body(body, request.query, model.limits)
+    return parse_json_body(body, model.limits)
+
+
+async def predict(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    state.require_license()
+    model, batcher = state.serving()
+    # Admission control: bounded work in flight means bounded memory and latency.
+    if state.inflight >= state.config.max_inflight:
+        raise ModelUnavailable(f"server is at its limit of {state.config.max_inflight} requests in flight")
+    state.inflight += 1
+    state.metrics.inflight.inc()
+    try:
+        state.admit_rate()
+        parsed = await _parse(request, state, model)
+        loop = asyncio.get_running_loop()
+        prepared = await loop.run_in_executor(state.decode_pool, model.prepare, parsed.image)
+        row = await batcher.submit(prepared.sample)
+        results = _format_results(model, row, parsed, prepared.transform)
+    finally:
+        state.inflight -= 1
+        state.metrics.inflight.dec()
+    return json_response({"log_id": request[LOG_ID], "results": results})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "alive"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    problems = state.readiness_problems()
+    if problems:
+        return json_response({"status": "not ready", "reasons": problems}, status=503)
+    return json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.Response(body=state.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+
+async def info(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    config = state.config
+    body: dict[str, Any] = {
+        "version": __version__,
+        "deploy_name": config.deploy_name,
+        "route": f"POST {predict_path(state)}",
+        "task": state.spec.task,
+        "model": {"name": state.spec.name, "version": state.spec.version, "labels": list(state.spec.labels)},
+        "engine": state.model.engine.describe()
+        if state.model
+        else {"backend": config.backend, "status": "loading"},
+        "batching": {
+            "max_batch_size": state.batcher.max_batch_size if state.batcher else config.max_batch_size,
+            "max_delay_ms": config.max_delay_ms,
+            "queue_size": config.queue_size,
+            "max_inflight": config.max_inflight,
+            "decode_workers": config.decode_workers,
+        },
+        "ready": not state.readiness_problems(),
+        "license": state.license_summary(),
+        "uptime_s": round(time.time() - state.started_at, 1),
+    }
+    return json_response(body)
+
+
+def add_routes(app: web.Application, state: ServerState) -> None:
+    route = ROUTE_BY_TASK[state.spec.task]
+    app.router.add_post(predict_path(state), predict, name=route)
+    app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_get("/readyz", readyz, name="readyz")
+    app.router.add_get("/metrics", metrics, name="metrics")
+    app.router.add_get("/info", info, name="info")
