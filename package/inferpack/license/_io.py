@@ -1,14 +1,13 @@
-"""File access for license files: crash-safe writes (a reader sees the old file or the new one,
-never half of either) and reads that fail with a reason."""
+"""Reading license-related files with failures that name the file and the cause."""
 
 from __future__ import annotations
 
-import errno
-import os
-import tempfile
 from pathlib import Path
 
+from inferpack.fileio import write_atomic, write_new
 from inferpack.license.errors import LicenseError
+
+__all__ = ["read_text", "write_atomic", "write_new"]
 
 
 def read_text(path: Path, what: str) -> str:
@@ -21,53 +20,3 @@ def read_text(path: Path, what: str) -> str:
         raise LicenseError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise LicenseError(f"the {what} {path} is not a text file") from None
-
-
-def _write_temp(directory: Path, name: str, data: bytes, mode: int) -> Path:
-    # The temp file lives in the target's folder so the final rename/link never crosses filesystems.
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            os.fchmod(out.fileno(), mode)  # exact mode, whatever the umask
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)  # makes the rename itself survive a power cut
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Replace (or create) ``path`` with ``data`` in one rename."""
-    tmp = _write_temp(path.parent, path.name, data, mode)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def write_new(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` with ``data``; ``FileExistsError`` when it exists, which is left untouched.
-
-    A hard link, unlike a rename, refuses an existing target, so the check and the creation are
-    one atomic step and no partly written file is ever visible under ``path``.
-    """
-    tmp = _write_temp(path.parent, path.name, data, mode)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path)) from None  # name the target
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
