@@ -1,0 +1,285 @@
+"""The stable front: a small reverse proxy on the public port, in front of the backends.
+
+Clients keep talking to the same port while versions change behind it. Each request goes to
+the active backend of ``routes.json`` (polled every ``poll_interval_s``: a switch is seen
+within that, and requests already sent to the old backend finish there). When a backend
+connection fails before an answer (refused, reset, or a keep-alive connection a draining
+backend has just closed) the front re-reads the routes and tries again, with a short backoff,
+until ``retry_deadline_s``: the prediction API is idempotent, so a client never sees a
+switch or a backend restart shorter than that. After the deadline it answers 336100 + 503 +
+Retry-After, in EasyDL's shape. A backend that accepted the request but does not answer
+within ``backend_timeout_s`` is not retried (it may still be working on it).
+
+``GET /_front/healthz`` is answered here (with the routes in use); every other path goes to
+the backend. SIGTERM stops listening and lets requests in flight finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import orjson
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from inferpack.deploy.routes import FRONT_HEALTH_PATH, Backend, Routes, RoutesError, load_routes
+from inferpack.errors import InferpackError, InternalError, ModelUnavailable, PayloadTooLarge
+from inferpack.logs import setup_logging
+
+log = logging.getLogger("inferpack.front")
+
+# RFC 9110 §7.6.1, plus headers this proxy sets itself (lengths are recomputed; Expect was
+# already answered when the body was read here).
+HOP_BY_HOP = frozenset(
+    {
+        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+        "te", "trailer", "transfer-encoding", "upgrade", "content-length", "expect",
+    }
+)  # fmt: skip
+RETRY_AFTER_S = 2
+
+
+@dataclass(frozen=True)
+class FrontConfig:
+    routes_file: Path
+    port: int
+    host: str = "0.0.0.0"
+    retry_deadline_s: float = 10.0
+    backend_timeout_s: float = 120.0
+    poll_interval_s: float = 0.1
+    max_body_bytes: int = 8 * 1024 * 1024  # above the server's 4 MiB: it answers oversize itself
+    max_connections: int = 512  # to the backends; more concurrent requests wait for one
+    shutdown_timeout_s: float = 20.0
+
+
+class RoutesWatcher:
+    """The routes in effect, re-read whenever the file's inode, times or size change (a stat
+    per poll: the file is replaced by a rename, so a new version is a new inode)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.routes: Routes | None = None
+        self._seen: tuple[int, ...] | None = None
+
+    def refresh(self) -> Routes | None:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return self.routes  # keep the last routes known: better than none
+        seen = (stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
+        if seen != self._seen:
+            self._seen = seen
+            try:
+                routes = load_routes(self.path)
+            except (OSError, RoutesError) as exc:
+                log.error("ignoring %s, still routing as before: %s", self.path, exc)
+                return self.routes
+            if routes is not None and routes != self.routes:
+                log.info(
+                    "routing to %s (version %s, port %d)",
+                    routes.active.slot,
+                    routes.active.version,
+                    routes.active.port,
+                )
+                self.routes = routes
+        return self.routes
+
+    async def poll(self, interval_s: float) -> None:
+        while True:
+            self.refresh()
+            await asyncio.sleep(interval_s)
+
+
+class _Retryable(Exception):
+    """The backend gave no answer and has not started on the request: another try is safe."""
+
+
+class Front:
+    def __init__(self, config: FrontConfig, watcher: RoutesWatcher, session: aiohttp.ClientSession) -> None:
+        self.config = config
+        self.watcher = watcher
+        self.session = session
+        self._sequence = itertools.count()
+        self.retries = 0  # backend attempts that failed before an answer and were tried again
+
+    async def health(self, request: web.Request) -> web.Response:
+        routes = self.watcher.routes
+        body = {"status": "alive", "routes": routes.to_json() if routes else None, "retries": self.retries}
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+    async def proxy(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._error(
+                PayloadTooLarge(f"request body is over the limit of {self.config.max_body_bytes}")
+            )
+        headers = _request_headers(request)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.retry_deadline_s
+        routes, delay, failure = self.watcher.routes, 0.0, "no backend is routed yet"
+        while True:
+            for backend in routes.backends if routes else ():
+                try:
+                    return await self._forward(backend, request, headers, body)
+                except _Retryable as exc:
+                    self.retries += 1
+                    failure = f"backend {backend.slot} on port {backend.port}: {exc}"
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.warning("%s %s: no backend answered: %s", request.method, request.path, failure)
+                return self._error(ModelUnavailable(failure, RETRY_AFTER_S))
+            # At once the first time (a stale keep-alive connection is the common case), then backing off.
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(max(delay * 2, 0.05), 0.5)
+            routes = self.watcher.refresh()
+
+    async def _forward(
+        self, backend: Backend, request: web.Request, headers: CIMultiDict[str], body: bytes
+    ) -> web.Response:
+        url = URL(f"http://127.0.0.1:{backend.port}{request.raw_path}", encoded=True)
+        try:
+            async with self.session.request(
+                request.method, url, headers=headers, data=body or None, allow_redirects=False
+            ) as response:
+                payload = await response.read()
+        except aiohttp.SocketTimeoutError:
+            timeout = self.config.backend_timeout_s
+            return self._error(
+                ModelUnavailable(f"{backend.slot} did not answer in {timeout:g}s", RETRY_AFTER_S)
+            )
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            raise _Retryable(str(exc) or type(exc).__name__) from exc
+        except aiohttp.ClientError as exc:  # an answer that is not HTTP: not worth another try
+            log.error("backend %s answered badly: %s", backend.slot, exc)
+            return self._error(InternalError(f"backend {backend.slot} answered badly"))
+        return web.Response(
+            status=response.status,
+            reason=response.reason,
+            headers=_strip_hop_by_hop(response.headers),
+            body=payload,
+        )
+
+    def _error(self, error: InferpackError) -> web.Response:
+        # The server's log id scheme: ms since the epoch x 1000 + a sequence.
+        log_id = int(time.time() * 1000) * 1000 + next(self._sequence) % 1000
+        body = {"log_id": log_id, "error_code": error.code, "error_msg": error.error_msg}
+        response = web.Response(
+            body=orjson.dumps(body), status=error.http_status, content_type="application/json"
+        )
+        response.headers["X-Log-Id"] = str(log_id)
+        if isinstance(error, ModelUnavailable):
+            response.headers["Retry-After"] = str(error.retry_after_s)
+        return response
+
+
+def _strip_hop_by_hop(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
+    named = {
+        token.strip().lower() for value in headers.getall("Connection", []) for token in value.split(",")
+    }
+    drop = HOP_BY_HOP | named
+    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in drop)
+
+
+def _request_headers(request: web.Request) -> CIMultiDict[str]:
+    headers = _strip_hop_by_hop(request.headers)
+    prior = headers.popall("X-Forwarded-For", [])
+    headers["X-Forwarded-For"] = ", ".join([*prior, request.remote or "unknown"])
+    return headers
+
+
+@dataclass
+class RunningFront:
+    runner: web.AppRunner
+    session: aiohttp.ClientSession
+    watcher_task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        """Stops listening, lets requests in flight finish, then closes the backend connections."""
+        await self.runner.cleanup()
+        self.watcher_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.watcher_task
+        await self.session.close()
+
+
+async def start_front(config: FrontConfig) -> RunningFront:
+    watcher = RoutesWatcher(config.routes_file)
+    watcher.refresh()
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=config.max_connections),
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=2.0, sock_read=config.backend_timeout_s),
+        auto_decompress=False,  # bodies pass through as they are, Content-Encoding included
+        cookie_jar=aiohttp.DummyCookieJar(),  # one backend cookie must not go out with everyone's requests
+        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+    )
+    front = Front(config, watcher, session)
+    app = web.Application(client_max_size=config.max_body_bytes)
+    app.router.add_get(FRONT_HEALTH_PATH, front.health)
+    app.router.add_route("*", "/{tail:.*}", front.proxy)
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=config.shutdown_timeout_s
+    )
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, config.host, config.port).start()
+    except OSError:
+        await runner.cleanup()
+        await session.close()
+        raise
+    task = asyncio.get_running_loop().create_task(watcher.poll(config.poll_interval_s), name="routes-watcher")
+    log.info("front listening on http://%s:%d, routes from %s", config.host, config.port, config.routes_file)
+    return RunningFront(runner, session, task)
+
+
+async def run_front(config: FrontConfig) -> int:
+    """Runs the front in the foreground until SIGTERM/SIGINT."""
+    running = await start_front(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("front shutting down: finishing requests in flight")
+    await running.stop()
+    return 0
+
+
+def _front_command(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level, args.log_dir, file_name="front.log")
+    config = FrontConfig(
+        routes_file=args.routes,
+        port=args.port,
+        host=args.host,
+        retry_deadline_s=args.retry_deadline,
+        backend_timeout_s=args.backend_timeout,
+        max_body_bytes=args.max_body_bytes,
+    )
+    return asyncio.run(run_front(config))
+
+
+def add_runtime_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``front`` and ``supervise``: started by the runtimes, not by operators."""
+    from inferpack.deploy.supervise import add_supervise_command
+
+    front = subparsers.add_parser("front", help="(runtime) the stable reverse proxy on a service's port")
+    front.add_argument("--port", type=int, required=True)
+    front.add_argument("--routes", type=Path, required=True, help="routes.json naming the active backend")
+    front.add_argument("--host", default="0.0.0.0")
+    front.add_argument("--retry-deadline", type=float, default=10.0, metavar="S")
+    front.add_argument("--backend-timeout", type=float, default=120.0, metavar="S")
+    front.add_argument("--max-body-bytes", type=int, default=FrontConfig.max_body_bytes)
+    front.add_argument("--log-dir", type=Path, help="also write front.log here")
+    front.add_argument("--log-level", default="INFO")
+    front.set_defaults(handler=_front_command)
+    add_supervise_command(subparsers)
