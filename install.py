@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import venv
@@ -24,6 +25,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 MIN_PYTHON = (3, 9)
+DEFAULT_WORK_ROOT = "/opt/inferpack/work"  # as inferpack.deploy.layout
 
 
 def _fail(message: str) -> None:
@@ -82,6 +84,45 @@ def _check_wheels(wheels: Path) -> None:
         _fail(f"{min(listed)}, listed in manifest.json, is missing: refusing to install")
 
 
+def _check_python(wheels: Path) -> None:
+    """The bundled binary wheels are built for one CPython: say so plainly, not with pip's error."""
+    tags = {m.group(1) for w in wheels.glob("*.whl") if (m := re.search(r"-cp(3\d+)-", w.name))}
+    here = f"{sys.version_info[0]}{sys.version_info[1]}"
+    if tags and here not in tags:
+        wanted = ", ".join(f"{t[0]}.{t[1:]}" for t in sorted(tags))
+        _fail(
+            f"this package's Python wheels are for CPython {wanted}, and python3 here is "
+            f"{sys.version.split()[0]}: run install.py with python{wanted}"
+        )
+
+
+def _work_root() -> Path:
+    """The --work-root the command names, else $INFERPACK_WORK_ROOT, else the default."""
+    args = sys.argv[1:]
+    for index, arg in enumerate(args):
+        if arg == "--work-root" and index + 1 < len(args):
+            return Path(args[index + 1])
+        if arg.startswith("--work-root="):
+            return Path(arg.split("=", 1)[1])
+    return Path(os.environ.get("INFERPACK_WORK_ROOT", DEFAULT_WORK_ROOT))
+
+
+def _environment_dir(digest: str, packaged: bool) -> Path:
+    if "INFERPACK_VENV" in os.environ:
+        return Path(os.environ["INFERPACK_VENV"])
+    if not packaged:
+        return HERE / ".venv"
+    # A package's environment lives in the work root, one per set of wheels: it outlives the
+    # package folder (start-1.sh and the process runtime run from it), and an update with new
+    # wheels gets a new one instead of changing files under running servers.
+    root = _work_root()
+    try:
+        (root / ".inferpack").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"cannot write the work root {root} ({exc.strerror}): run as root or pass --work-root DIR")
+    return root / ".inferpack" / f"venv-{digest}"
+
+
 def _prepare_environment() -> Path:
     wheels = HERE / "wheels"
     if wheels.is_dir():
@@ -94,13 +135,15 @@ def _prepare_environment() -> Path:
         wheels = None
     else:
         _fail(f"neither a wheels/ folder nor a source checkout beside {__file__}")
-    env_dir = Path(os.environ.get("INFERPACK_VENV", HERE / ".venv"))
+    digest = _digest(sources)
+    env_dir = _environment_dir(digest, packaged=wheels is not None)
     python = env_dir / "bin" / "python"
-    stamp = env_dir / f".inferpack-{_digest(sources)}"
+    stamp = env_dir / f".inferpack-{digest}"
     if stamp.is_file() and python.is_file():
         return python
     print(f"install.py: preparing the Python environment in {env_dir} (once)", file=sys.stderr)
     if wheels is not None:
+        _check_python(wheels)
         _check_wheels(wheels)
     use_ensurepip = wheels is None
     try:

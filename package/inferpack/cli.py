@@ -14,6 +14,9 @@ from pathlib import Path
 
 from inferpack import __version__
 from inferpack.config import load_config
+from inferpack.deploy.front import add_runtime_commands
+from inferpack.deploy.operator_cli import add_operator_commands
+from inferpack.deploy.package_cli import add_package_commands
 from inferpack.errors import BundleError, ConfigError
 from inferpack.license.cli import add_license_commands
 from inferpack.license.errors import LicenseError
@@ -28,7 +31,9 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     serve.add_argument("--host")
     serve.add_argument("--config", type=Path, help="TOML settings file (see inferpack.config)")
     serve.add_argument(
-        "--backend", help="onnxruntime (default), onnxruntime-cuda, onnxruntime-tensorrt, auto"
+        "--backend",
+        help="onnxruntime (default), onnxruntime-cuda, onnxruntime-tensorrt, tensorrt, or auto: "
+        "the fastest this host can run (TensorRT, then ORT TensorRT/CUDA, then CPU)",
     )
     serve.add_argument("--device-id", type=int)
     serve.add_argument("--max-batch-size", type=int)
@@ -109,7 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(subparsers)
     _add_quickstart(subparsers)
     _add_lu(subparsers)
+    add_operator_commands(subparsers)
     add_license_commands(subparsers)
+    add_package_commands(subparsers)
+    add_runtime_commands(subparsers)
     return parser
 
 

@@ -76,6 +76,10 @@ class ServiceLayout:
         return self.home / "logs"
 
     @property
+    def answers(self) -> Path:
+        return self.home / "answers"
+
+    @property
     def settings(self) -> Path:
         return self.home / "settings.json"
 

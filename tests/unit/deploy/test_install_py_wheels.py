@@ -52,3 +52,12 @@ def test_a_missing_wheel_is_refused(unpacked: Path) -> None:
 def test_an_unreadable_manifest_is_refused(unpacked: Path) -> None:
     (unpacked / "manifest.json").write_text("[]")
     assert_refused(unpacked, f"{unpacked / 'manifest.json'} is unreadable")
+
+
+def test_wheels_for_another_python_are_refused_plainly(unpacked: Path) -> None:
+    other = "cp39" if sys.version_info[:2] != (3, 9) else "cp312"
+    (unpacked / "wheels" / f"numpy-2.0-{other}-{other}-manylinux_2_17_x86_64.whl").write_bytes(b"x")
+    result = bootstrap(unpacked)
+    assert result.returncode == 1
+    assert f"wheels are for CPython {other[2]}.{other[3:]}" in result.stderr
+    assert not (unpacked.parent / "venv").exists()

@@ -1,0 +1,123 @@
+"""The environment checks ``install`` runs first, each printed as one PASS/FAIL line with a hint.
+
+A failed check stops the install unless ``--force``: it is far cheaper to read "port 8080 is
+taken by another program" than to debug a container that never becomes healthy.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from inferpack.deploy.runtime import Runtime
+from inferpack.license.errors import LicenseError
+from inferpack.license.fingerprint import collect
+from inferpack.license.keys import load_public_key
+from inferpack.license.verify import verify_license
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+    hint: str = ""
+
+
+def report(checks: list[Check], out: Callable[[str], None]) -> bool:
+    """Prints one line per check (and the hint under a failure); True when all passed."""
+    for check in checks:
+        out(f"{'PASS' if check.passed else 'FAIL'}  {check.name:<10} {check.detail}")
+        if not check.passed and check.hint:
+            out(f"      {'':<10} -> {check.hint}")
+    return all(check.passed for check in checks)
+
+
+def check_runtime(runtime: Runtime) -> Check:
+    ok, detail = runtime.available()
+    hint = "start the Docker Engine (systemctl start docker), or install with --runtime process"
+    return Check("runtime", ok, detail, "" if ok else hint)
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def check_disk(work_root: Path, need_bytes: int) -> Check:
+    free = shutil.disk_usage(_existing_parent(work_root)).free
+    detail = f"{free / 2**30:.1f} GiB free under {work_root}, {need_bytes / 2**30:.2f} GiB needed"
+    return Check("disk", free >= need_bytes, detail, "free some space or choose another --work-root")
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def check_port(port: int, held_by_us: bool) -> Check:
+    if held_by_us:
+        return Check("port", True, f"{port} is this service's own front")
+    free = port_is_free(port)
+    detail = f"{port} is free" if free else f"{port} is in use by another program"
+    return Check("port", free, detail, f"choose another with --port, or stop what listens on {port}")
+
+
+def check_image(image: str | None) -> Check:
+    import docker
+    import docker.errors
+
+    if image is None:
+        return Check("image", False, "the package names no server image", "ask the vendor for a full package")
+    try:
+        found = docker.from_env().images.get(image)
+    except docker.errors.ImageNotFound:
+        return Check("image", False, f"{image} is not loaded", "run: bash original/download.sh")
+    except docker.errors.DockerException as exc:
+        return Check("image", False, f"cannot ask Docker about {image}: {exc}")
+    return Check("image", True, f"{image} ({found.short_id})")
+
+
+def check_gpu(index: int) -> Check:
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Check("gpu", False, f"nvidia-smi cannot run: {exc}", "install the NVIDIA driver")
+    gpus = [line for line in listing.stdout.splitlines() if line.startswith("GPU ")]
+    if index >= len(gpus):
+        return Check(
+            "gpu", False, f"GPU {index} asked, {len(gpus)} present", "pick an index nvidia-smi -L shows"
+        )
+    return Check("gpu", True, gpus[index].split(" (UUID")[0])
+
+
+def check_nvidia_runtime() -> Check:
+    import docker
+
+    runtimes = docker.from_env().info().get("Runtimes", {})
+    ok = "nvidia" in runtimes
+    detail = "Docker has the nvidia runtime" if ok else "Docker has no nvidia runtime"
+    return Check("nvidia", ok, detail, "install nvidia-container-toolkit and restart Docker")
+
+
+def check_license(license_file: Path | None, vendor_key: Path, deploy_name: str) -> Check:
+    hint = f"put the license for this machine in licenses/{deploy_name}.lic or pass --license"
+    if license_file is None:
+        return Check("license", False, "no license file", hint + " (python3 install.py fingerprint)")
+    try:
+        text = license_file.read_text(encoding="utf-8")
+        state = verify_license(text, load_public_key(vendor_key), deploy_name, collect(Path("/")))
+    except (OSError, UnicodeDecodeError, LicenseError) as exc:
+        return Check("license", False, f"{license_file}: {exc}", hint)
+    if not state.valid:
+        return Check("license", False, f"{license_file}: {state.reason}", hint)
+    return Check("license", True, f"{license_file}: valid until {state.summary().get('not_after')}")

@@ -1,0 +1,96 @@
+"""The gate a backend must pass before it gets traffic: ready, and a real prediction that works.
+
+The prediction uses a generated sample image; its answer is recorded beside the version, so
+trouble_shooting can later tell a model that loads but answers differently.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from inferpack.bundle import read_bundle
+from inferpack.demo.shapes import sample_image
+from inferpack.deploy.layout import ServiceLayout
+from inferpack.fileio import write_atomic
+from inferpack.server.state import ROUTE_BY_TASK
+
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via http_proxy
+
+
+class GateFailed(RuntimeError):
+    """The backend did not become ready, or its prediction failed; the message says how."""
+
+
+def _get(url: str, timeout_s: float) -> tuple[int, Any]:
+    try:
+        with _NO_PROXY.open(url, timeout=timeout_s) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def wait_ready(url: str, timeout_s: float, still_starting: Callable[[], str | None] = lambda: None) -> None:
+    """Polls ``url``/readyz until 200. ``still_starting`` returns a reason to give up early
+    (e.g. the process exited) or None to keep waiting."""
+    deadline = time.monotonic() + timeout_s
+    reason = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            status, body = _get(f"{url}/readyz", timeout_s=5)
+            if status == 200:
+                return
+            reason = "; ".join(body.get("reasons", [])) if isinstance(body, dict) else str(body)
+        except (OSError, ValueError) as exc:
+            reason = f"not answering ({exc})"
+        if (fatal := still_starting()) is not None:
+            raise GateFailed(f"backend stopped while starting: {fatal}; last readiness: {reason}")
+        time.sleep(0.25)
+    raise GateFailed(f"backend not ready after {timeout_s:.0f}s: {reason}")
+
+
+def predict_sample(url: str, deploy_name: str, model_dir: Path) -> dict[str, Any]:
+    """POSTs the sample image for the model's task; returns the answer or raises GateFailed."""
+    task = read_bundle(model_dir).spec.task
+    ok, jpeg = cv2.imencode(".jpg", sample_image(task))
+    if not ok:
+        raise GateFailed("could not encode the sample image")
+    body = json.dumps({"image": base64.b64encode(jpeg.tobytes()).decode()}).encode()
+    request = urllib.request.Request(
+        f"{url}/{deploy_name}/{ROUTE_BY_TASK[task]}",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with _NO_PROXY.open(request, timeout=30) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise GateFailed(f"sample prediction answered HTTP {exc.code}: {exc.read()[:300]!r}") from None
+    except (OSError, ValueError) as exc:
+        raise GateFailed(f"sample prediction failed: {exc}") from None
+    if not isinstance(answer.get("results"), list):
+        raise GateFailed(f"sample prediction answered without results: {answer}")
+    return answer
+
+
+def record_sample_answer(layout: ServiceLayout, version: str, answer: dict[str, Any]) -> None:
+    layout.answers.mkdir(parents=True, exist_ok=True)
+    document = {"version": version, "results": answer["results"]}
+    write_atomic(layout.answers / f"{version}.json", json.dumps(document, indent=2).encode())
+
+
+def recorded_answer(layout: ServiceLayout, version: str) -> list[dict[str, Any]] | None:
+    """The sample answer recorded when ``version`` passed its gate, if any."""
+    path = layout.answers / f"{version}.json"
+    if not path.is_file():
+        return None
+    results: list[dict[str, Any]] = json.loads(path.read_text())["results"]
+    return results

@@ -1,0 +1,107 @@
+"""``list`` and ``status``: what is installed under a work root and how it is doing (read-only)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from inferpack.deploy.layout import ServiceLayout
+from inferpack.deploy.routes import RoutesError, read_routes
+from inferpack.deploy.runtime import InstanceStatus
+from inferpack.deploy.runtimes import make_runtime
+from inferpack.deploy.settings import ServiceSettings, load_settings
+from inferpack.deploy.versions import installed_versions
+from inferpack.license.errors import LicenseError
+from inferpack.license.fingerprint import collect
+from inferpack.license.keys import load_public_key
+from inferpack.license.verify import verify_license
+from inferpack.names import is_deploy_name
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    layout: ServiceLayout
+    settings: ServiceSettings
+    serving: str | None  # the version routes.json sends traffic to
+    instances: list[InstanceStatus]
+    license: str
+
+    @property
+    def healthy(self) -> bool:
+        front = [i for i in self.instances if i.role == "front" and i.state == "running"]
+        backends = [i for i in self.instances if i.role == "backend" and i.health == "healthy"]
+        return bool(front and backends)
+
+
+def installed_services(root: Path) -> list[ServiceLayout]:
+    if not root.is_dir():
+        return []
+    return [
+        ServiceLayout(root, p.name)
+        for p in sorted(root.iterdir())
+        if is_deploy_name(p.name) and (p / "settings.json").is_file()
+    ]
+
+
+def license_summary(layout: ServiceLayout) -> str:
+    try:
+        text = layout.license_file.read_text(encoding="utf-8")
+        state = verify_license(text, load_public_key(layout.vendor_key), layout.name, collect(Path("/")))
+    except (OSError, LicenseError) as exc:
+        return f"not verified: {exc}"
+    if not state.valid:
+        return f"INVALID: {state.reason}"
+    summary = state.summary()
+    return f"valid until {summary.get('not_after')} ({summary.get('days_left')} days left)"
+
+
+def service_status(layout: ServiceLayout) -> ServiceStatus:
+    settings = load_settings(layout)
+    if settings is None:
+        raise LookupError(f"{layout.name} is not installed under {layout.root}")
+    runtime = make_runtime(settings.runtime, Path(sys.executable))
+    try:
+        routes = read_routes(layout)
+    except RoutesError:
+        routes = None
+    return ServiceStatus(
+        layout=layout,
+        settings=settings,
+        serving=routes.active.version if routes else None,
+        instances=runtime.instances(layout),
+        license=license_summary(layout),
+    )
+
+
+def _uptime(started_at: str | None) -> str:
+    if not started_at:
+        return "-"
+    try:
+        started = datetime.fromisoformat(started_at.replace("Z", "+00:00"))
+    except ValueError:
+        return started_at
+    seconds = int((datetime.now(UTC) - started).total_seconds())
+    return f"{seconds // 86400}d {seconds % 86400 // 3600}h {seconds % 3600 // 60}m {seconds % 60}s"
+
+
+def describe(status: ServiceStatus) -> list[str]:
+    settings = status.settings
+    versions = installed_versions(status.layout)
+    gpu = f", GPU {settings.gpu}" if settings.gpu is not None else ""
+    lines = [
+        f"service   {settings.name} ({'healthy' if status.healthy else 'NOT healthy'})",
+        f"version   {status.serving or 'none serving'} (installed: {', '.join(versions) or 'none'})",
+        f"port      {settings.port} ({settings.runtime} runtime{gpu})",
+        f"license   {status.license}",
+    ]
+    for instance in status.instances:
+        lines.append(
+            f"{instance.role:<9} {instance.name}: {instance.state}, health {instance.health}, "
+            f"restarts {instance.restarts}, up {_uptime(instance.started_at)}"
+            + (f", port {instance.port}" if instance.port else "")
+        )
+    if not status.instances:
+        lines.append("nothing is running: bash start/start-1.sh in the service folder starts it")
+    return lines

@@ -1,0 +1,156 @@
+"""The operator's verbs: install, update, rollback, start, remove, list, status."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from inferpack.deploy.installer import Installer, InstallError, InstallOptions
+from inferpack.deploy.inventory import describe, installed_services, service_status
+from inferpack.deploy.journal import InstallerBusy
+from inferpack.deploy.layout import ServiceLayout, work_root
+from inferpack.deploy.versions import VersionConflict
+from inferpack.license.errors import LicenseError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _one_line_errors(handler: Handler) -> Handler:
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except (InstallError, InstallerBusy, VersionConflict, LookupError, ValueError) as exc:
+            message = str(exc)
+        except LicenseError as exc:
+            message = exc.reason
+        first, *rest = message.splitlines()
+        print(f"inferpack {args.command}: {first}", file=sys.stderr)
+        for line in rest:  # the tail of a failing backend's log, when there is one
+            print(f"    {line}", file=sys.stderr)
+        return 1
+
+    return run
+
+
+def _package_root() -> Path:
+    """The unpacked deploy package install.py runs from."""
+    return Path(os.environ.get("INFERPACK_PACKAGE_ROOT", ".")).resolve()
+
+
+def _installer(args: argparse.Namespace) -> Installer:
+    return Installer(work_root(args.work_root))
+
+
+@_one_line_errors
+def _install(args: argparse.Namespace) -> int:
+    options = InstallOptions(
+        port=args.port,
+        gpu=args.gpu,
+        license_file=args.license,
+        runtime=args.runtime,
+        force=args.force,
+        gate_timeout_s=args.timeout,
+    )
+    _installer(args).install(args.name, _package_root(), options)
+    return 0
+
+
+@_one_line_errors
+def _update(args: argparse.Namespace) -> int:
+    _installer(args).update(args.name, args.package.resolve(), gate_timeout_s=args.timeout)
+    return 0
+
+
+@_one_line_errors
+def _rollback(args: argparse.Namespace) -> int:
+    _installer(args).rollback(args.name, args.to, gate_timeout_s=args.timeout)
+    return 0
+
+
+@_one_line_errors
+def _start(args: argparse.Namespace) -> int:
+    _installer(args).start(args.name)
+    return 0
+
+
+@_one_line_errors
+def _remove(args: argparse.Namespace) -> int:
+    _installer(args).remove(args.name, purge=args.purge)
+    return 0
+
+
+@_one_line_errors
+def _list(args: argparse.Namespace) -> int:
+    services = installed_services(work_root(args.work_root))
+    if not services:
+        print(f"no service is installed under {work_root(args.work_root)}")
+        return 0
+    print(f"{'NAME':<20} {'VERSION':<12} {'PORT':<6} {'RUNTIME':<8} STATE")
+    for layout in services:
+        status = service_status(layout)
+        state = "healthy" if status.healthy else "NOT healthy"
+        print(
+            f"{layout.name:<20} {status.serving or '-':<12} {status.settings.port:<6} "
+            f"{status.settings.runtime:<8} {state}"
+        )
+    return 0
+
+
+@_one_line_errors
+def _status(args: argparse.Namespace) -> int:
+    status = service_status(ServiceLayout(work_root(args.work_root), args.name))
+    print("\n".join(describe(status)))
+    return 0 if status.healthy else 1
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--work-root", type=Path, help="default $INFERPACK_WORK_ROOT or /opt/inferpack/work")
+
+
+def add_operator_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    install = subparsers.add_parser("install", help="install this package's service and start it")
+    install.add_argument("name", help="deploy name (the package's)")
+    install.add_argument("--port", type=int, default=8080, help="public port (default 8080)")
+    install.add_argument("--gpu", type=int, help="GPU index to serve on")
+    install.add_argument("--license", type=Path, help="license file (default: licenses/NAME.lic)")
+    install.add_argument("--runtime", choices=("auto", "docker", "process"), default="auto")
+    install.add_argument("--force", action="store_true", help="go on past failed environment checks")
+    install.set_defaults(handler=_install)
+
+    update = subparsers.add_parser("update", help="serve a new version from a full or update package")
+    update.add_argument("name")
+    update.add_argument("package", type=Path, help="the package .tar.gz (or an unpacked, verified folder)")
+    update.set_defaults(handler=_update)
+
+    rollback = subparsers.add_parser("rollback", help="serve the previous (or a named) installed version")
+    rollback.add_argument("name")
+    rollback.add_argument("--to", help="version to go back to (default: the previous one)")
+    rollback.set_defaults(handler=_rollback)
+
+    start = subparsers.add_parser("start", help="(re)create an installed service from its saved settings")
+    start.add_argument("name")
+    start.set_defaults(handler=_start)
+
+    remove = subparsers.add_parser("remove", help="stop and delete the service's containers/processes")
+    remove.add_argument("name")
+    remove.add_argument("--purge", action="store_true", help="also delete its versions, license and logs")
+    remove.set_defaults(handler=_remove)
+
+    listing = subparsers.add_parser("list", help="installed services")
+    listing.set_defaults(handler=_list)
+
+    status = subparsers.add_parser("status", help="one service: version, health, port, license, uptime")
+    status.add_argument("name")
+    status.set_defaults(handler=_status)
+
+    for parser in (install, update, rollback, start, remove, listing, status):
+        _common(parser)
+    for parser in (install, update, rollback):
+        parser.add_argument(
+            "--timeout", type=float, default=180.0, help="seconds a new version has to pass its checks"
+        )
