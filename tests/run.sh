@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): makes the dev environment in .venv from the pinned
+# requirements, then lints, type-checks and runs the whole suite (unit, HTTP integration, and
+# end-to-end on the real Docker Engine; GPU tests skip on hosts without an NVIDIA GPU).
+# Extra arguments go to pytest, e.g. `bash tests/run.sh tests/unit -x`.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install --disable-pip-version-check -q -r package/requirements-dev.txt
+.venv/bin/python -m pip install --disable-pip-version-check -q --no-deps -e .
+
+.venv/bin/ruff check package tests bench install.py
+.venv/bin/mypy
+exec .venv/bin/python -m pytest "$@"
