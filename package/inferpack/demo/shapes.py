@@ -44,15 +44,20 @@ def background(rng: np.random.Generator, width: int, height: int) -> NDArray[np.
     t = xs * math.cos(angle) + ys * math.sin(angle)
     t = (t - t.min()) / max(float(t.max() - t.min()), 1.0)
     img = (c0[None, None, :] * (1 - t[..., None]) + c1[None, None, :] * t[..., None]).astype(np.float32)
-    for _ in range(int(rng.integers(0, 6))):  # faint clutter: thin lines and soft ellipses
+    for _ in range(int(rng.integers(0, 6))):
+        # Faint clutter: thin lines and elongated ellipses (never round enough to pass for a
+        # circle), at most 45 colour steps from the background, under the 100 a shape gets.
         under = img[int(rng.integers(height)), int(rng.integers(width))]
-        colour = np.clip(under + rng.normal(0, 35, 3), 0, 255)
+        delta = rng.normal(0, 1, 3)
+        delta *= rng.uniform(15, 45) / max(float(np.linalg.norm(delta)), 1e-6)
+        colour = np.clip(under + delta, 0, 255)
         p1 = (int(rng.integers(width)), int(rng.integers(height)))
         if rng.random() < 0.5:
             p2 = (int(rng.integers(width)), int(rng.integers(height)))
             cv2.line(img, p1, p2, colour.tolist(), 1, cv2.LINE_AA)
         else:
-            axes = (int(rng.integers(5, max(6, width // 4))), int(rng.integers(5, max(6, height // 4))))
+            major = int(rng.integers(10, max(11, min(width, height) // 2)))
+            axes = (major, max(2, round(major / rng.uniform(2.5, 6.0))))
             cv2.ellipse(img, p1, axes, float(rng.uniform(0, 180)), 0, 360, colour.tolist(), -1, cv2.LINE_AA)
     return np.ascontiguousarray(img, np.float32)
 
@@ -114,7 +119,7 @@ def draw_shape(
 def _finish(img: NDArray[np.float32], rng: np.random.Generator) -> Image:
     """Sensor-like noise over everything (shapes too), then uint8."""
     sigma = rng.uniform(2.0, 14.0)
-    noisy = img + rng.normal(0.0, sigma, img.shape).astype(np.float32)
+    noisy = img + rng.standard_normal(img.shape, dtype=np.float32) * np.float32(sigma)
     return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
 
 
