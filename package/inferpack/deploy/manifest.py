@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from typing import Any, Literal
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from inferpack.fileio import sha256_file as sha256_file  # re-exported: pack and verify use it from here
 from inferpack.names import is_deploy_name
 
 FORMAT = 1
@@ -152,14 +152,6 @@ def unsafe_path_reason(name: str) -> str | None:
         if len(part.encode("utf-8")) > MAX_COMPONENT:
             return f"has a component longer than {MAX_COMPONENT} bytes"
     return None
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def sign_manifest(data: bytes, private_key: Ed25519PrivateKey) -> bytes:
