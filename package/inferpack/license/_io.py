@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inferpack.fileio import write_atomic, write_new
 from inferpack.license.errors import LicenseError
-
-__all__ = ["read_text", "write_atomic", "write_new"]
 
 
 def read_text(path: Path, what: str) -> str:

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from inferpack.license._io import read_text, write_new
+from inferpack.fileio import write_new
+from inferpack.license._io import read_text
 from inferpack.license._time import format_utc
 from inferpack.license.errors import LicenseError
 from inferpack.license.fingerprint import COMPONENT_KINDS, collect, read_request, write_request

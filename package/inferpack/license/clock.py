@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from inferpack.license._io import write_atomic
+from inferpack.fileio import write_atomic
 from inferpack.license._time import format_utc, parse_utc, require_aware
 from inferpack.license.errors import LicenseError
 from inferpack.license.fingerprint import APP_KEY, Fingerprint

@@ -35,8 +35,9 @@ from datetime import datetime
 from pathlib import Path
 
 from inferpack import __version__
+from inferpack.fileio import write_atomic
 from inferpack.license import sources
-from inferpack.license._io import read_text, write_atomic
+from inferpack.license._io import read_text
 from inferpack.license._time import format_utc, utcnow
 from inferpack.license.errors import LicenseError
 from inferpack.license.sources import GpuSource

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from inferpack.license._io import write_atomic
+from inferpack.fileio import write_atomic
 from inferpack.license.clock import ClockGuard
 from inferpack.license.errors import LicenseError
 from inferpack.license.fingerprint import Fingerprint

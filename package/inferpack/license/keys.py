@@ -13,7 +13,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from inferpack.license._io import write_new
+from inferpack.fileio import write_new
 from inferpack.license.errors import LicenseError
 
 log = logging.getLogger("inferpack.license")
