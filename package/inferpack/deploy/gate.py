@@ -19,11 +19,10 @@ import cv2
 
 from inferpack.bundle import read_bundle
 from inferpack.demo.shapes import sample_image
+from inferpack.deploy import loopback
 from inferpack.deploy.layout import ServiceLayout
 from inferpack.fileio import write_atomic
 from inferpack.server.state import ROUTE_BY_TASK
-
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via http_proxy
 
 
 class GateFailed(RuntimeError):
@@ -32,7 +31,7 @@ class GateFailed(RuntimeError):
 
 def _get(url: str, timeout_s: float) -> tuple[int, Any]:
     try:
-        with _NO_PROXY.open(url, timeout=timeout_s) as response:
+        with loopback.opener.open(url, timeout=timeout_s) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
@@ -70,7 +69,7 @@ def predict_sample(url: str, deploy_name: str, model_dir: Path) -> dict[str, Any
         headers={"Content-Type": "application/json"},
     )
     try:
-        with _NO_PROXY.open(request, timeout=30) as response:
+        with loopback.opener.open(request, timeout=30) as response:
             answer: dict[str, Any] = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         raise GateFailed(f"sample prediction answered HTTP {exc.code}: {exc.read()[:300]!r}") from None

@@ -16,11 +16,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from inferpack.deploy import loopback
 from inferpack.deploy.layout import ServiceLayout
 from inferpack.deploy.routes import FRONT_HEALTH_PATH, routes_path
 from inferpack.deploy.runtime import (
@@ -197,9 +197,8 @@ class ProcessRuntime(Runtime):
         if port is None:
             return "none"
         url = f"http://127.0.0.1:{port}{FRONT_HEALTH_PATH if front else '/readyz'}"
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
-            with opener.open(url, timeout=self.probe_timeout_s) as response:
+            with loopback.opener.open(url, timeout=self.probe_timeout_s) as response:
                 if response.status == 200:
                     return "healthy"
         except OSError:  # URLError and HTTPError (a 503 while loading) included

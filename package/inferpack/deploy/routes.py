@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from inferpack.deploy import loopback
 from inferpack.deploy.layout import ServiceLayout
 
 ROUTES_FILE = "routes.json"
@@ -137,7 +137,6 @@ def read_routes(layout: ServiceLayout) -> Routes | None:
 def front_routes(port: int, timeout_s: float = 2.0) -> Routes | None:
     """What the front on 127.0.0.1:``port`` routes to now (its ``/_front/healthz``); None when
     it has no routes yet. OSError when no front answers."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no http_proxy for loopback
-    with opener.open(f"http://127.0.0.1:{port}{FRONT_HEALTH_PATH}", timeout=timeout_s) as response:
+    with loopback.opener.open(f"http://127.0.0.1:{port}{FRONT_HEALTH_PATH}", timeout=timeout_s) as response:
         body = json.loads(response.read())
     return Routes.from_json(body["routes"]) if body.get("routes") else None
