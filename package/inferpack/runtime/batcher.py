@@ -2,9 +2,11 @@
 
 Requests wait in a bounded queue. One worker takes the first waiting sample, then gathers
 more until ``max_batch_size`` or until ``max_delay_s`` has passed since it took the first,
-and runs the batch on a dedicated thread (the engine is not thread-safe and the event loop
-must never block). While a batch runs, new requests pile up, so under load batches fill on
-their own without waiting. A full queue refuses at once with 336100: latency stays bounded
+and runs the batch on a dedicated thread (the event loop must never block). Up to
+``max_concurrent_batches`` batches run at once, each on its own thread: 1 (the default) for
+engines that are not thread-safe, 2 for a GPU engine with two streams, so one batch's copies
+overlap the other's compute. While the batches run, new requests pile up, so under load batches
+fill on their own without waiting. A full queue refuses at once with 336100: latency stays bounded
 and memory too.
 """
 
@@ -45,14 +47,20 @@ class DynamicBatcher:
         max_delay_s: float,
         queue_size: int,
         on_batch: BatchObserver | None = None,
+        max_concurrent_batches: int = 1,
     ) -> None:
         self._run_batch = run_batch
         self.max_batch_size = max_batch_size
         self._max_delay_s = max_delay_s
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=queue_size)
         self._on_batch = on_batch
-        # One thread: the engine runs batches strictly one after another.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inferpack-engine")
+        # One thread per batch in flight: with one, the engine runs batches strictly in turn.
+        self.max_concurrent_batches = max(1, max_concurrent_batches)
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.max_concurrent_batches, thread_name_prefix="inferpack-engine"
+        )
+        self._free = asyncio.Semaphore(self.max_concurrent_batches)
+        self._running: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
 
     @property
@@ -63,11 +71,14 @@ class DynamicBatcher:
         self._worker = asyncio.get_running_loop().create_task(self._work(), name="inferpack-batcher")
 
     async def stop(self) -> None:
-        """Stops after the batch in progress; requests still queued are refused."""
+        """Stops after the batches in progress (their requests are answered); requests still
+        queued are refused."""
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
         while not self._queue.empty():
             pending = self._queue.get_nowait()
             if not pending.future.done():
@@ -102,21 +113,38 @@ class DynamicBatcher:
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = await self._gather()
+            # Gathering starts only when a run slot is free, so a batch keeps filling meanwhile.
+            await self._free.acquire()
+            try:
+                batch = await self._gather()
+            except BaseException:
+                self._free.release()
+                raise
             if not batch:
+                self._free.release()
                 continue
+            task = loop.create_task(self._run(batch), name="inferpack-batch")
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _run(self, batch: list[_Pending]) -> None:
+        try:
             inputs = np.stack([p.sample for p in batch])
             started = time.perf_counter()
             try:
-                outputs = await loop.run_in_executor(self._executor, self._run_batch, inputs)
+                outputs = await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self._run_batch, inputs
+                )
             except Exception as exc:  # the engine failed this batch: every request in it gets 336000
                 log.exception("engine failed on a batch of %d", len(batch))
                 for pending in batch:
                     if not pending.future.done():
                         pending.future.set_exception(exc)
-                continue
+                return
             if self._on_batch is not None:
                 self._on_batch(len(batch), time.perf_counter() - started)
             for index, pending in enumerate(batch):
                 if not pending.future.done():
                     pending.future.set_result(outputs[index])
+        finally:
+            self._free.release()
