@@ -10,8 +10,12 @@ finally by a command-line flag: CLI > env > file > default.
 | port                 | 8080         | TCP port                                                      |
 | deploy_name          | (required)   | the ``{DEPLOY_NAME}`` in the API routes                       |
 | model_dir            | (required)   | model bundle folder (model.onnx + model.json)                 |
-| backend              | onnxruntime  | engine: onnxruntime, onnxruntime-cuda, onnxruntime-tensorrt, auto |
+| backend              | onnxruntime  | engine: onnxruntime, onnxruntime-cuda, onnxruntime-tensorrt,  |
+|                      |              | tensorrt, or auto (TensorRT > ORT TensorRT/CUDA > ORT CPU)    |
 | device_id            | 0            | GPU index for GPU backends                                    |
+| fp16                 | true         | GPU backends: FP16 where the backend and GPU support it       |
+| workspace_mb         | 1024         | TensorRT builder workspace limit (MiB)                        |
+| gpu_streams          | 2            | TensorRT: execution contexts/streams (batches in flight)      |
 | max_batch_size       | 8            | largest batch gathered into one engine run                    |
 | max_delay_ms         | 2.0          | how long the first request of a batch waits for company       |
 | queue_size           | 64           | requests waiting for the engine; beyond it: 336100 at once    |
@@ -43,7 +47,7 @@ from inferpack.errors import ConfigError
 from inferpack.names import DEPLOY_NAME_RULE, is_deploy_name
 
 ENV_PREFIX = "INFERPACK_"
-BACKENDS = ("onnxruntime", "onnxruntime-cuda", "onnxruntime-tensorrt", "auto")
+BACKENDS = ("onnxruntime", "onnxruntime-cuda", "onnxruntime-tensorrt", "tensorrt", "auto")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,9 @@ class ServerConfig:
     port: int = 8080
     backend: str = "onnxruntime"
     device_id: int = 0
+    fp16: bool = True
+    workspace_mb: int = 1024
+    gpu_streams: int = 2
     max_batch_size: int = 8
     max_delay_ms: float = 2.0
     queue_size: int = 64
@@ -78,7 +85,15 @@ class ServerConfig:
             raise ConfigError(f"backend {self.backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
         if not 0 < self.port < 65536:
             raise ConfigError(f"port must be 1-65535, got {self.port}")
-        for name in ("max_batch_size", "queue_size", "max_inflight", "decode_workers", "max_body_bytes"):
+        for name in (
+            "max_batch_size",
+            "queue_size",
+            "max_inflight",
+            "decode_workers",
+            "max_body_bytes",
+            "workspace_mb",
+            "gpu_streams",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_delay_ms < 0 or self.intra_op_threads < 0 or self.license_recheck_s <= 0:

@@ -1,4 +1,9 @@
-"""ONNX Runtime engine: the default, CPU everywhere (CUDA and TensorRT providers when asked)."""
+"""ONNX Runtime engine: the default, CPU everywhere; CUDA and TensorRT providers with onnxruntime-gpu.
+
+On a GPU the inputs and outputs go through an IO binding: ORT copies the batch to the device
+once and writes the outputs into device memory it allocates, with no intermediate copies of
+its own, and the results come back to the host in one copy each.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from inferpack.errors import BundleError, ConfigError
-from inferpack.runtime.engine import Engine, EngineOptions, TensorInfo
+from inferpack.runtime.engine import Engine, EngineOptions, TensorInfo, backend_cache_dir, device_label
 
 log = logging.getLogger("inferpack.runtime")
 
@@ -40,20 +45,29 @@ def _tensor_info(node: Any) -> TensorInfo:
 
 def provider_options(backend: str, options: EngineOptions) -> list[tuple[str, dict[str, Any]]]:
     """The provider list for a backend; GPU providers keep the CPU provider as ORT's own fallback
-    for operators they lack (a whole-model fallback is refused in ``OnnxRuntimeEngine``)."""
+    for operators they lack (a whole-model fallback is refused in ``OnnxRuntimeEngine``).
+
+    The TensorRT provider keeps its engines and timing cache under the state dir
+    (``cache_dir/onnxruntime-tensorrt``; ORT keys its engine files by model and shapes itself).
+    """
     cpu: tuple[str, dict[str, Any]] = ("CPUExecutionProvider", {})
     if backend == "onnxruntime":
         return [cpu]
     cuda: tuple[str, dict[str, Any]] = ("CUDAExecutionProvider", {"device_id": options.device_id})
     if backend == "onnxruntime-cuda":
         return [cuda, cpu]
-    trt: dict[str, Any] = {"device_id": options.device_id, "trt_fp16_enable": options.fp16}
-    if options.cache_dir is not None:
+    trt: dict[str, Any] = {
+        "device_id": options.device_id,
+        "trt_fp16_enable": options.fp16,
+        "trt_max_workspace_size": options.workspace_mb << 20,
+    }
+    cache = backend_cache_dir(options, backend)
+    if cache is not None:
         trt.update(
             trt_engine_cache_enable=True,
-            trt_engine_cache_path=str(options.cache_dir),
+            trt_engine_cache_path=str(cache),
             trt_timing_cache_enable=True,
-            trt_timing_cache_path=str(options.cache_dir),
+            trt_timing_cache_path=str(cache),
         )
     return [("TensorrtExecutionProvider", trt), cuda, cpu]
 
@@ -63,7 +77,7 @@ class OnnxRuntimeEngine(Engine):
         import onnxruntime as ort
 
         wanted = PROVIDERS[backend]
-        if wanted not in ort.get_available_providers():
+        if wanted not in ort.get_available_providers():  # create_engine checks first; a direct caller
             raise ConfigError(
                 f"backend {backend} needs {wanted}, which this onnxruntime build lacks "
                 f"(available: {', '.join(ort.get_available_providers())})"
@@ -101,12 +115,23 @@ class OnnxRuntimeEngine(Engine):
         return self._outputs
 
     def infer(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-        return list(self._session.run(self._output_names, dict(feeds)))
+        if self.backend == "onnxruntime":
+            return list(self._session.run(self._output_names, dict(feeds)))
+        binding = self._session.io_binding()
+        for name, array in feeds.items():
+            binding.bind_cpu_input(name, np.ascontiguousarray(array))
+        for name in self._output_names:
+            binding.bind_output(name, "cuda", self._options.device_id)  # ORT allocates on the device
+        self._session.run_with_iobinding(binding)
+        return list(binding.copy_outputs_to_cpu())
 
-    def describe(self) -> dict[str, Any]:
+    @property
+    def device(self) -> str:
+        return device_label(self.backend, self._options.device_id)
+
+    def details(self) -> dict[str, Any]:
         return {
-            "backend": self.backend,
-            "device": "cpu" if self.backend == "onnxruntime" else f"cuda:{self._options.device_id}",
             "providers": self._providers,
             "intra_op_threads": self._options.intra_op_threads or "auto",
+            "io_binding": self.backend != "onnxruntime",
         }

@@ -47,6 +47,9 @@ def _engine_options(config: ServerConfig) -> EngineOptions:
         intra_op_threads=config.intra_op_threads,
         device_id=config.device_id,
         cache_dir=config.state_dir / "engines" if config.state_dir else None,
+        fp16=config.fp16,
+        workspace_mb=config.workspace_mb,
+        streams=config.gpu_streams,
     )
 
 
@@ -72,15 +75,17 @@ async def _load_model(app: web.Application) -> None:
         max_delay_s=state.config.max_delay_ms / 1000,
         queue_size=state.config.queue_size,
         on_batch=state.metrics.observe_batch,
+        max_concurrent_batches=model.engine.concurrency,
     )
     batcher.start()
     state.metrics.track_queue(lambda: batcher.queue_depth)
     state.metrics.model_load.set(time.perf_counter() - started)
     state.model, state.batcher = model, batcher
     log.info(
-        "ready: POST %s (%s, max batch %d, warm-up %.2fs, load %.2fs)",
+        "ready: POST %s (%s on %s, max batch %d, warm-up %.2fs, load %.2fs)",
         predict_path(state),
         model.engine.backend,
+        model.engine.device,
         max_batch,
         warm,
         time.perf_counter() - started,
