@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): inferpack against raw ONNX Runtime and other Python serving stacks."""
