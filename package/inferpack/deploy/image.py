@@ -18,6 +18,12 @@ Three cached steps, each keyed by a hash of what it is made from:
    the wheels and the inferpack sources; an image labelled with that key is reused as it is.
 
 ``package/image/build.sh`` (``python -m inferpack.deploy.image``) runs them from the command line.
+
+``--gpu`` builds the GPU variant instead: ``requirements-gpu.txt`` (onnxruntime-gpu, TensorRT's
+bindings, cuda-python, nvidia-ml-py) over an NVIDIA CUDA + cuDNN base (``GPU_BASE_IMAGE``, or
+``--base-image``; it must already be in the engine: ``docker pull`` it where a registry is
+reachable), with Python 3.11 and the TensorRT libraries from apt (``GPU_BUILD_ARGS``). The CPU
+image is built exactly as before.
 """
 
 from __future__ import annotations
@@ -57,6 +63,14 @@ DEBIAN_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 # Not runtime dependencies: pip installs the wheels from its own wheel (no python3-venv or pip
 # needed where the venv is made), setuptools builds the inferpack wheel with no index.
 BUILD_REQUIREMENTS = ("pip==26.3", "setuptools==84.2.1")
+# The GPU variant: a CUDA 13 runtime with cuDNN on Ubuntu 22.04 (which packages Python 3.11),
+# and TensorRT 11's runtime, ONNX parser and plugin libraries from NVIDIA's apt repository,
+# matching requirements-gpu.txt's tensorrt-cu13-bindings.
+GPU_BASE_IMAGE = "nvidia/cuda:13.0.2-cudnn-runtime-ubuntu22.04"
+GPU_BUILD_ARGS = {
+    "PYTHON": "python3.11",
+    "GPU_APT_PACKAGES": "libnvinfer11 libnvinfer-plugin11 libnvonnxparsers11",
+}
 # Everything left here after debootstrap is pruned (relative to the rootfs); /usr/share/doc
 # keeps each package's copyright file.
 PRUNE = (
@@ -221,16 +235,17 @@ def build_server_image(
     base_image: str | None = None,
     source_root: Path = SOURCE_ROOT,
     cache_dir: Path | None = None,
+    gpu: bool = False,
 ) -> str:
     """Builds ``package/Dockerfile`` (or reuses the image built from the same inputs); returns its id.
 
-    ``base_image`` defaults to ``ensure_base_image``; the image is tagged
-    ``inferpack-server:<version>-<key>``, and also ``tag`` when given.
+    ``base_image`` defaults to ``ensure_base_image`` (``GPU_BASE_IMAGE`` with ``gpu``); the image
+    is tagged ``inferpack-server:<version>-<key>`` (``<version>-gpu-<key>``), and also ``tag``.
     """
-    requirements = source_root / "package" / "requirements.txt"
+    requirements = source_root / "package" / ("requirements-gpu.txt" if gpu else "requirements.txt")
     if not (source_root / "package" / "Dockerfile").is_file() or not requirements.is_file():
         raise ImageBuildError(f"{source_root} is not an inferpack source tree (no package/Dockerfile)")
-    base_image = base_image or ensure_base_image(client)
+    base_image = base_image or (GPU_BASE_IMAGE if gpu else ensure_base_image(client))
     base_id = _image_id(client, base_image)
     wheels = download_wheels(requirements, (cache_dir or source_root / ".cache") / "wheels")
     with tempfile.TemporaryDirectory(prefix="inferpack-image-") as tmp, _build_lock():
@@ -246,14 +261,14 @@ def build_server_image(
             image = cached[0]
             log.info("server image %s is cached", ", ".join(image.tags) or image.short_id)
         else:
-            image = _build_server(client, sources, wheels, base_image, key, Path(tmp) / "context")
+            image = _build_server(client, sources, wheels, base_image, key, Path(tmp) / "context", gpu)
         if tag:
             image.tag(tag)
         return str(image.id)
 
 
 def _build_server(
-    client: DockerClient, sources: Path, wheels: Path, base_image: str, key: str, context: Path
+    client: DockerClient, sources: Path, wheels: Path, base_image: str, key: str, context: Path, gpu: bool
 ) -> Image:
     """Stages the context (Dockerfile, wheels/, app/) and runs the build."""
     started = time.monotonic()
@@ -261,9 +276,9 @@ def _build_server(
     shutil.copyfile(sources / "package" / "Dockerfile", context / "Dockerfile")
     _link_tree(wheels, context / "wheels")
     version = _build_inferpack_wheel(sources, wheels, context / "app").name.split("-")[1]
-    tag = f"{SERVER_REPOSITORY}:{version}-{key}"
+    tag = f"{SERVER_REPOSITORY}:{version}-{'gpu-' if gpu else ''}{key}"
     labels = {"org.opencontainers.image.version": version, BUILD_KEY_LABEL: key}
-    _docker_build(client, context, tag, {"BASE_IMAGE": base_image}, labels)
+    _docker_build(client, context, tag, {"BASE_IMAGE": base_image, **(GPU_BUILD_ARGS if gpu else {})}, labels)
     image = client.images.get(tag)
     log.info(
         "server image %s built in %.0fs (%d MiB)", tag, time.monotonic() - started, image.attrs["Size"] >> 20
@@ -521,6 +536,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base-only", action="store_true", help="only build (or find) the base image")
     parser.add_argument("--base-image", help="build FROM this instead (e.g. python:3.11-slim)")
     parser.add_argument("--tag", help="also tag the server image with this name")
+    parser.add_argument(
+        "--gpu", action="store_true", help=f"the GPU variant (requirements-gpu.txt, FROM {GPU_BASE_IMAGE})"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show docker build output")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -531,7 +549,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.base_only:
             print(ensure_base_image(client))
         else:
-            print(build_server_image(client, args.tag, base_image=args.base_image))
+            print(build_server_image(client, args.tag, base_image=args.base_image, gpu=args.gpu))
     except ImageBuildError as exc:
         print(f"image build: {exc}", file=sys.stderr)
         return 1

@@ -59,7 +59,9 @@ def availability(backend: str, device_id: int) -> Availability:
     if backend == "onnxruntime":
         return Availability(backend)
     if backend == "tensorrt":
-        missing = _missing_modules("tensorrt", "cuda.bindings")
+        missing = _missing_modules("cuda.bindings")
+        if _missing_modules("tensorrt") and _missing_modules("tensorrt_bindings"):
+            missing.insert(0, "tensorrt")
         if missing:
             return Availability(
                 backend,

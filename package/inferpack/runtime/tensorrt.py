@@ -48,6 +48,17 @@ log = logging.getLogger("inferpack.runtime")
 BACKEND = "tensorrt"
 
 
+def import_tensorrt() -> Any:
+    """The TensorRT Python module: ``tensorrt`` (the full pip package or NVIDIA's images), else
+    ``tensorrt_bindings`` (the ``tensorrt-cuNN-bindings`` wheel alone, with the TensorRT libraries
+    from the system, as in the GPU image); ImportError when neither is there."""
+    try:
+        import tensorrt
+    except ImportError:
+        import tensorrt_bindings as tensorrt
+    return tensorrt
+
+
 def _check(result: Any) -> Any:
     """cuda-python calls return (error, *values): raise on error, return the value(s)."""
     error, *values = result
@@ -133,7 +144,7 @@ class TensorRTEngine(Engine):
 
     def __init__(self, model_path: Path, options: EngineOptions, gpu: GpuInfo) -> None:
         try:
-            import tensorrt as trt
+            trt = import_tensorrt()
             from cuda.bindings import runtime as cudart
         except ImportError as exc:
             raise ConfigError(
