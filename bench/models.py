@@ -153,19 +153,19 @@ def resnet50_bundle(cache: Path = CACHE) -> BenchModel:
     return BenchModel(RESNET50_NAME, directory, "classification", "input", (3, 224, 224))
 
 
+def bundle_at(directory: Path) -> BenchModel:
+    """Any bundle folder, described from its model.json."""
+    spec = json.loads((directory / "model.json").read_text())
+    inp = spec["input"]
+    shape = (3, inp["height"], inp["width"])
+    if inp.get("layout", "NCHW") == "NHWC":
+        shape = (inp["height"], inp["width"], 3)
+    return BenchModel(directory.name, directory, spec["task"], inp.get("name") or "", shape)
+
+
 def demo_bundles() -> list[BenchModel]:
     """The embedded demo models, when they exist in this checkout."""
-    found = []
-    for spec_file in sorted(DEMO_MODELS.glob("*/model.json")):
-        spec = json.loads(spec_file.read_text())
-        inp = spec["input"]
-        shape = (3, inp["height"], inp["width"])
-        if inp.get("layout", "NCHW") == "NHWC":
-            shape = (inp["height"], inp["width"], 3)
-        found.append(
-            BenchModel(spec_file.parent.name, spec_file.parent, spec["task"], inp.get("name") or "", shape)
-        )
-    return found
+    return [bundle_at(spec.parent) for spec in sorted(DEMO_MODELS.glob("*/model.json"))]
 
 
 if __name__ == "__main__":

@@ -43,9 +43,9 @@ def pick_models(names: str) -> list[BenchModel]:
         if name == "resnet50":
             models.append(resnet50_bundle())
         elif name == "demo":
-            found = [m for m in demo_bundles() if m.task == "classification"]
+            found = demo_bundles()
             if not found:
-                print("(no demo classification model in package/inferpack/demo/models: skipped)")
+                print("(no demo model in package/inferpack/demo/models: skipped)")
             models.extend(found)
         else:
             raise SystemExit(f"unknown model {name!r}: use resnet50 and/or demo")
