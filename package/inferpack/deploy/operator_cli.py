@@ -1,4 +1,4 @@
-"""The operator's verbs: install, update, rollback, start, remove, list, status."""
+"""The operator's verbs: install, update, rollback, start, remove, list, status, doctor."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from inferpack.deploy.inventory import describe, installed_services, service_sta
 from inferpack.deploy.journal import InstallerBusy
 from inferpack.deploy.layout import ServiceLayout, work_root
 from inferpack.deploy.versions import VersionConflict
+from inferpack.doctor.cli import add_doctor_command
 from inferpack.license.errors import LicenseError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -150,6 +151,7 @@ def add_operator_commands(subparsers: argparse._SubParsersAction[argparse.Argume
 
     for parser in (install, update, rollback, start, remove, listing, status):
         _common(parser)
+    add_doctor_command(subparsers)
     for parser in (install, update, rollback):
         parser.add_argument(
             "--timeout", type=float, default=180.0, help="seconds a new version has to pass its checks"
