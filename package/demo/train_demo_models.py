@@ -1,0 +1,452 @@
+"""Trains the embedded demo models on synthetic shapes and exports them as inferpack bundles.
+
+Dev-only: nothing in the product imports this. It needs PyTorch, which is kept out of the repo,
+its requirements and CI (PyPI's Linux torch is the multi-GB CUDA build; the CPU is enough)::
+
+    python3 -m venv /work/torchenv
+    /work/torchenv/bin/pip install torch numpy==2.4.6 opencv-python-headless==4.14.0.94 onnx onnxruntime
+    /work/torchenv/bin/python package/demo/train_demo_models.py            # both models
+    /work/torchenv/bin/python package/demo/train_demo_models.py detector   # or one of them
+
+Same NumPy and OpenCV as the server (package/requirements.txt), because the training images
+go through the server's own code: JPEG encode, ``decode_image`` (which may decode a large
+JPEG reduced) and ``Preprocessor`` with the bundle's ``InputSpec``. What the model learns on
+is then exactly what it is served, letterbox padding included, so wide and tall images are
+not distorted.
+
+Models (both letterbox, RGB, x/255, NCHW, dynamic batch axis, ONNX opset 13):
+
+- shapes-classifier: 96x96 input, a 5-conv CNN with global average pooling -> 3 logits.
+- shapes-detector: 256x256 input, anchor-free, one 32x32 grid (stride 8) fed by a small
+  encoder-decoder (stride 32 context merged back to stride 8). Each cell predicts distances
+  to the box edges and per-class sigmoid scores; the graph turns them into the YOLOv8 layout
+  ``[N, 4+3, 1024]`` (cx, cy, w, h in input pixels), so the server's real yolov8 decoding
+  and NMS are what serve it. Positives: the cell holding the box centre plus neighbouring
+  cells whose centre is inside the box and within 2.5 cells of its centre. Loss: GIoU on
+  positives + BCE on class scores whose positive target is the predicted box's IoU (so a
+  score ranks boxes by how well they fit, which is what NMS and mAP reward).
+
+Last run (2 shared CPU cores, torch 2.15 CPU threads=2): see ``RESULTS`` at the bottom of
+this docstring, written by hand from the script's output.
+
+RESULTS
+    (filled in after the run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from multiprocessing import Pool
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "package"))
+
+from inferpack.bundle import InputSpec, read_bundle  # noqa: E402
+from inferpack.demo import demo_model_dir  # noqa: E402
+from inferpack.demo.evaluate import Prediction, Truth, mean_average_precision, top1_accuracy  # noqa: E402
+from inferpack.demo.shapes import LABELS, classification_sample, detection_scene  # noqa: E402
+from inferpack.vision.decode import decode_image  # noqa: E402
+from inferpack.vision.geometry import place  # noqa: E402
+from inferpack.vision.postprocess import classify, detect  # noqa: E402
+from inferpack.vision.preprocess import Preprocessor  # noqa: E402
+
+TRAIN_SEED = 1  # the held-out sets (tests, validation here) use other seeds
+VAL_SEED = 2
+CLS_SIZE = 96
+DET_SIZE = 256
+STRIDE = 8
+GRID = DET_SIZE // STRIDE
+
+
+def input_spec(size: int) -> InputSpec:
+    return InputSpec(name="images", width=size, height=size, resize="letterbox")
+
+
+def bundle_json(task: str, name: str, size: int, output: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "schema_version": 1,
+        "name": name,
+        "version": "1.0.0",
+        "task": task,
+        "labels": list(LABELS),
+        "input": {
+            "name": "images",
+            "width": size,
+            "height": size,
+            "layout": "NCHW",
+            "color": "RGB",
+            "resize": "letterbox",
+            "pad_value": 114,
+            "scale": 1.0 / 255.0,
+            "mean": [0, 0, 0],
+            "std": [1, 1, 1],
+        },
+        "output": output,
+    }
+
+
+# ---------------------------------------------------------------- data, through the server's code
+
+
+def serve_path(image: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
+    """BGR image -> (uint8 CHW model input x255, Transform), as the server would see it as JPEG."""
+    quality = int(rng.integers(70, 96))
+    ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    decoded = decode_image(jpeg.tobytes(), target_size=(size, size), resize="letterbox")
+    tensor, transform = Preprocessor(input_spec(size))(decoded)
+    return np.rint(tensor * 255.0).astype(np.uint8), transform
+
+
+def _cls_item(args: tuple[int, int]) -> tuple[np.ndarray, int]:
+    seed, index = args
+    rng = np.random.default_rng([seed, index])
+    image, label = classification_sample(rng)
+    tensor, _ = serve_path(image, CLS_SIZE, rng)
+    return tensor, LABELS.index(label)
+
+
+def _det_item(args: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Scene -> (input, [K, 5] class, x1, y1, x2, y2 in model-input pixels)."""
+    seed, index = args
+    rng = np.random.default_rng([seed, index])
+    image, boxes = detection_scene(rng)
+    tensor, _ = serve_path(image, DET_SIZE, rng)
+    h, w = image.shape[:2]
+    p = place(w, h, DET_SIZE, DET_SIZE, "letterbox")
+    sx, sy = p.width / w, p.height / h
+    rows = [
+        [LABELS.index(label), x1 * sx + p.left, y1 * sy + p.top, x2 * sx + p.left, y2 * sy + p.top]
+        for label, x1, y1, x2, y2 in boxes
+    ]
+    return tensor, np.asarray(rows, np.float32).reshape(-1, 5)
+
+
+def generate(item: Any, seed: int, count: int) -> list[Any]:
+    with Pool(2) as pool:
+        return pool.map(item, [(seed, i) for i in range(count)], chunksize=64)
+
+
+# ---------------------------------------------------------------- models
+
+
+def conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.SiLU())
+
+
+def pointwise(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.SiLU())
+
+
+class Classifier(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.InstanceNorm2d(3),  # per-image colour standardisation: the shapes' colours mean nothing
+            conv(3, 16, 2),
+            conv(16, 32, 2),
+            conv(32, 32),
+            conv(32, 64, 2),
+            conv(64, 96, 2),
+            conv(96, 96),
+        )
+        self.head = nn.Linear(2 * 96, len(LABELS))
+
+    def forward(self, x: Tensor) -> Tensor:
+        # Max pooling as well as the mean: a small shape on a large background must not be
+        # averaged away.
+        f = self.features(x)
+        return self.head(torch.cat([f.mean(dim=(2, 3)), f.amax(dim=(2, 3))], dim=1))
+
+
+class Detector(nn.Module):
+    """Encoder to stride 32, decoder back to stride 8; output [N, 4+C, A] (YOLOv8 layout)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.s4 = nn.Sequential(nn.InstanceNorm2d(3), conv(3, 16, 2), conv(16, 24, 2))
+        self.s8 = nn.Sequential(conv(24, 40, 2), conv(40, 40))
+        self.s16 = nn.Sequential(conv(40, 64, 2), conv(64, 64))
+        self.s32 = nn.Sequential(conv(64, 96, 2), conv(96, 96))
+        self.up16 = nn.Sequential(pointwise(96 + 64, 64), conv(64, 64))
+        self.up8 = nn.Sequential(pointwise(64 + 40, 48), conv(48, 48))
+        self.head = nn.Sequential(conv(48, 48), nn.Conv2d(48, 4 + len(LABELS), 1))
+        nn.init.constant_(self.head[-1].bias[4:], -4.6)  # start at p=0.01: most cells are background
+        ys, xs = torch.meshgrid(torch.arange(GRID), torch.arange(GRID), indexing="ij")
+        centres = torch.stack([xs, ys]).reshape(2, -1).float() * STRIDE + STRIDE / 2
+        self.register_buffer("centres", centres)  # [2, A]
+
+    def raw(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(xyxy boxes [N, 4, A] in input pixels, class logits [N, C, A])."""
+        f4 = self.s4(x)
+        f8 = self.s8(f4)
+        f16 = self.s16(f8)
+        f32 = self.s32(f16)
+        u16 = self.up16(torch.cat([F.interpolate(f32, scale_factor=2.0, mode="nearest"), f16], 1))
+        u8 = self.up8(torch.cat([F.interpolate(u16, scale_factor=2.0, mode="nearest"), f8], 1))
+        out = self.head(u8).flatten(2)
+        ltrb = F.softplus(out[:, :4]) * STRIDE  # distances from the cell centre to the edges
+        centres: Tensor = self.centres  # type: ignore[assignment]
+        xyxy = torch.cat([centres - ltrb[:, :2], centres + ltrb[:, 2:]], dim=1)
+        return xyxy, out[:, 4:]
+
+    def forward(self, x: Tensor) -> Tensor:
+        xyxy, logits = self.raw(x)
+        cxcy = (xyxy[:, :2] + xyxy[:, 2:]) / 2
+        wh = xyxy[:, 2:] - xyxy[:, :2]
+        return torch.cat([cxcy, wh, torch.sigmoid(logits)], dim=1)
+
+
+# ---------------------------------------------------------------- training
+
+
+def augment(x: Tensor) -> tuple[Tensor, int, int]:
+    """Random flips of a batch (labels are flip-invariant); returns the flips for the boxes."""
+    fx, fy = int(torch.randint(2, ())), int(torch.randint(2, ()))
+    dims = [d for d, f in ((3, fx), (2, fy)) if f]
+    return (x.flip(dims) if dims else x), fx, fy
+
+
+def train_classifier(epochs: int, count: int) -> Classifier:
+    t0 = time.time()
+    data = generate(_cls_item, TRAIN_SEED, count)
+    x_all = torch.from_numpy(np.stack([d[0] for d in data]))
+    y_all = torch.tensor([d[1] for d in data])
+    print(f"classifier: {count} images made in {time.time() - t0:.0f}s", flush=True)
+    model = Classifier()
+    opt = torch.optim.AdamW(model.parameters(), 3e-3, weight_decay=1e-4)
+    steps = epochs * math.ceil(count / 64)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=steps, pct_start=0.15)
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.randperm(count)
+        total, correct = 0.0, 0
+        for i in range(0, count, 64):
+            idx = perm[i : i + 64]
+            x, _, _ = augment(x_all[idx].float() / 255.0)
+            if torch.rand(()) < 0.5:
+                x = x.transpose(2, 3)  # a 90-degree turn plus a flip: portrait <-> landscape
+            logits = model(x)
+            loss = F.cross_entropy(logits, y_all[idx], label_smoothing=0.05)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == y_all[idx]).sum())
+        print(
+            f"classifier epoch {epoch + 1}/{epochs}: loss {total / count:.4f} "
+            f"train acc {correct / count:.4f} ({time.time() - t0:.0f}s)",
+            flush=True,
+        )
+    return model.eval()
+
+
+def box_iou_giou(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Element-wise IoU and GIoU of xyxy boxes [..., 4]."""
+    wh = (torch.min(a[..., 2:], b[..., 2:]) - torch.max(a[..., :2], b[..., :2])).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    union = area_a + area_b - inter + 1e-7
+    iou = inter / union
+    hull = (torch.max(a[..., 2:], b[..., 2:]) - torch.min(a[..., :2], b[..., :2])).clamp(min=0)
+    hull_area = hull[..., 0] * hull[..., 1] + 1e-7
+    return iou, iou - (hull_area - union) / hull_area
+
+
+def assign(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One image's targets: per cell the assigned box index (-1: background) -> (index [A], boxes)."""
+    owner = np.full(GRID * GRID, -1, np.int64)
+    centres = (np.arange(GRID) + 0.5) * STRIDE
+    for k, (_, x1, y1, x2, y2) in enumerate(boxes):
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        gx, gy = min(GRID - 1, int(cx // STRIDE)), min(GRID - 1, int(cy // STRIDE))
+        for j in range(max(0, gy - 2), min(GRID, gy + 3)):
+            for i in range(max(0, gx - 2), min(GRID, gx + 3)):
+                px, py = centres[i], centres[j]
+                near = abs(px - cx) <= 2.5 * STRIDE and abs(py - cy) <= 2.5 * STRIDE
+                inside = x1 < px < x2 and y1 < py < y2
+                if (i, j) == (gx, gy) or (near and inside):
+                    owner[j * GRID + i] = k
+    return owner, boxes
+
+
+def flip_boxes(boxes: np.ndarray, fx: int, fy: int) -> np.ndarray:
+    out = boxes.copy()
+    if fx:
+        out[:, 1], out[:, 3] = DET_SIZE - boxes[:, 3], DET_SIZE - boxes[:, 1]
+    if fy:
+        out[:, 2], out[:, 4] = DET_SIZE - boxes[:, 4], DET_SIZE - boxes[:, 2]
+    return out
+
+
+def detector_loss(model: Detector, x: Tensor, targets: list[np.ndarray]) -> tuple[Tensor, float]:
+    xyxy, logits = model.raw(x)  # [N, 4, A], [N, C, A]
+    n, c, a = logits.shape
+    owners = np.stack([assign(t)[0] for t in targets])  # [N, A]
+    pos = torch.from_numpy(owners >= 0)
+    cls_target = torch.zeros(n, c, a)
+    npos = int(pos.sum())
+    if npos == 0:
+        return F.binary_cross_entropy_with_logits(logits, cls_target, reduction="sum") / n, 0.0
+    b_idx, a_idx = torch.nonzero(pos, as_tuple=True)
+    gt = torch.from_numpy(
+        np.stack([targets[b][owners[b, k]] for b, k in zip(b_idx.tolist(), a_idx.tolist(), strict=True)])
+    )  # [P, 5]
+    pred = xyxy[b_idx, :, a_idx]  # [P, 4]
+    iou, giou = box_iou_giou(pred, gt[:, 1:])
+    cls_target[b_idx, gt[:, 0].long(), a_idx] = iou.detach().clamp(min=0.05)
+    cls_loss = F.binary_cross_entropy_with_logits(logits, cls_target, reduction="sum") / npos
+    box_loss = (1.0 - giou).sum() / npos
+    return cls_loss + 2.5 * box_loss, float(iou.detach().mean())
+
+
+def train_detector(epochs: int, count: int) -> Detector:
+    t0 = time.time()
+    data = generate(_det_item, TRAIN_SEED, count)
+    x_all = torch.from_numpy(np.stack([d[0] for d in data]))
+    targets = [d[1] for d in data]
+    print(f"detector: {count} scenes made in {time.time() - t0:.0f}s", flush=True)
+    model = Detector()
+    batch = 32
+    opt = torch.optim.AdamW(model.parameters(), 2e-3, weight_decay=1e-4)
+    steps = epochs * math.ceil(count / batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps, pct_start=0.1)
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.randperm(count)
+        total, iou_sum, batches = 0.0, 0.0, 0
+        for i in range(0, count, batch):
+            idx = perm[i : i + batch]
+            x, fx, fy = augment(x_all[idx].float() / 255.0)
+            boxes = [flip_boxes(targets[k], fx, fy) for k in idx.tolist()]
+            if torch.rand(()) < 0.5:  # portrait <-> landscape
+                x = x.transpose(2, 3)
+                boxes = [b[:, [0, 2, 1, 4, 3]] for b in boxes]
+            loss, mean_iou = detector_loss(model, x, boxes)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            opt.step()
+            sched.step()
+            total += float(loss)
+            iou_sum += mean_iou
+            batches += 1
+        print(
+            f"detector epoch {epoch + 1}/{epochs}: loss {total / batches:.4f} "
+            f"positives' IoU {iou_sum / batches:.3f} ({time.time() - t0:.0f}s)",
+            flush=True,
+        )
+    return model.eval()
+
+
+# ---------------------------------------------------------------- export and check
+
+
+def export(model: nn.Module, size: int, directory: Path, spec: dict[str, Any]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(
+        model,
+        (torch.zeros(1, 3, size, size),),
+        str(directory / "model.onnx"),
+        input_names=["images"],
+        output_names=["output0"],
+        dynamic_axes={"images": {0: "batch"}, "output0": {0: "batch"}},
+        opset_version=13,
+        do_constant_folding=True,
+        dynamo=False,
+    )
+    (directory / "model.json").write_text(json.dumps(spec, indent=2) + "\n")
+    size_kb = (directory / "model.onnx").stat().st_size / 1024
+    print(f"exported {directory} ({size_kb:.0f} KiB)", flush=True)
+
+
+def check_classifier(directory: Path, count: int) -> float:
+    """Top-1 of the exported ONNX model on a held-out set, through the server's code."""
+    import onnxruntime as ort
+
+    bundle = read_bundle(directory)
+    session = ort.InferenceSession(str(bundle.model_path), providers=["CPUExecutionProvider"])
+    data = generate(_cls_item, VAL_SEED, count)
+    x = np.stack([d[0] for d in data]).astype(np.float32) / 255.0
+    logits = session.run(None, {"images": x})[0]
+    predicted = [classify(row, bundle.spec, 1)[0][0] for row in logits]
+    return top1_accuracy(predicted, [LABELS[d[1]] for d in data])
+
+
+def check_detector(directory: Path, count: int) -> str:
+    """mAP@0.5 of the exported ONNX model on a held-out set, through the server's decoding + NMS."""
+    import onnxruntime as ort
+
+    from inferpack.vision.geometry import Transform
+
+    bundle = read_bundle(directory)
+    session = ort.InferenceSession(str(bundle.model_path), providers=["CPUExecutionProvider"])
+    data = generate(_det_item, VAL_SEED, count)
+    x = np.stack([d[0] for d in data]).astype(np.float32) / 255.0
+    out = np.concatenate([session.run(None, {"images": x[i : i + 32]})[0] for i in range(0, count, 32)])
+    identity = Transform(0.0, 0.0, 1.0, 1.0, DET_SIZE, DET_SIZE)  # compare in model-input pixels
+    predictions = [
+        [
+            Prediction(d.label, d.score, (d.left, d.top, d.left + d.width, d.top + d.height))
+            for d in detect(row, bundle.spec, identity, 0.05)
+        ]
+        for row in out
+    ]
+    truths = [[Truth(LABELS[int(r[0])], (r[1], r[2], r[3], r[4])) for r in d[1]] for d in data]
+    report = mean_average_precision(predictions, truths, LABELS)
+    per_class = ", ".join(f"{k} {v:.4f}" for k, v in report.ap.items() if v is not None)
+    return f"mAP@0.5 {report.mean_ap:.4f} ({per_class})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("which", nargs="?", choices=["classifier", "detector", "both"], default="both")
+    parser.add_argument("--cls-epochs", type=int, default=12)
+    parser.add_argument("--cls-count", type=int, default=4000)
+    parser.add_argument("--det-epochs", type=int, default=14)
+    parser.add_argument("--det-count", type=int, default=2500)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    started = time.time()
+    if args.which in ("classifier", "both"):
+        directory = demo_model_dir("shapes-classifier")
+        model = train_classifier(args.cls_epochs, args.cls_count)
+        export(
+            model,
+            CLS_SIZE,
+            directory,
+            bundle_json("classification", "shapes-classifier", CLS_SIZE, {"type": "logits"}),
+        )
+        print(f"classifier held-out top-1 (1000 images): {check_classifier(directory, 1000):.4f}", flush=True)
+    if args.which in ("detector", "both"):
+        directory = demo_model_dir("shapes-detector")
+        model = train_detector(args.det_epochs, args.det_count)
+        output = {
+            "layout": "yolov8",
+            "coordinates": "pixels",
+            "iou_threshold": 0.45,
+            "threshold": 0.3,
+            "max_detections": 100,
+        }
+        export(model, DET_SIZE, directory, bundle_json("detection", "shapes-detector", DET_SIZE, output))
+        print(f"detector held-out (500 scenes): {check_detector(directory, 500)}", flush=True)
+    print(f"total {time.time() - started:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
