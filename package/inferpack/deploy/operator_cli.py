@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
+from inferpack.cli_errors import one_line_errors
 from inferpack.deploy.installer import Installer, InstallError, InstallOptions
 from inferpack.deploy.inventory import describe, installed_services, service_status
 from inferpack.deploy.journal import InstallerBusy
@@ -17,25 +15,9 @@ from inferpack.deploy.versions import VersionConflict
 from inferpack.doctor.cli import add_doctor_command
 from inferpack.license.errors import LicenseError
 
-Handler = Callable[[argparse.Namespace], int]
-
-
-def _one_line_errors(handler: Handler) -> Handler:
-    @functools.wraps(handler)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except (InstallError, InstallerBusy, VersionConflict, LookupError, ValueError) as exc:
-            message = str(exc)
-        except LicenseError as exc:
-            message = exc.reason
-        first, *rest = message.splitlines()
-        print(f"inferpack {args.command}: {first}", file=sys.stderr)
-        for line in rest:  # the tail of a failing backend's log, when there is one
-            print(f"    {line}", file=sys.stderr)
-        return 1
-
-    return run
+_one_line_errors = one_line_errors(
+    (InstallError, InstallerBusy, VersionConflict, LicenseError, LookupError, ValueError)
+)
 
 
 def _package_root() -> Path:

@@ -11,15 +11,14 @@ Each handler returns the exit code; an expected failure is one line on stderr an
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from inferpack.cli_errors import one_line_errors
 from inferpack.deploy import image
 from inferpack.deploy.images import load_package_image, resolve_image, save_image
 from inferpack.deploy.manifest import PackageError
@@ -37,27 +36,7 @@ from inferpack.errors import BundleError, ConfigError
 from inferpack.license.errors import LicenseError
 from inferpack.license.keys import load_private_key
 
-Handler = Callable[[argparse.Namespace], int]
-
-
-def _one_line_errors(prefix: str) -> Callable[[Handler], Handler]:
-    def decorate(handler: Handler) -> Handler:
-        @functools.wraps(handler)
-        def run(args: argparse.Namespace) -> int:
-            try:
-                return handler(args)
-            except (PackageError, LicenseError) as exc:
-                message = exc.reason
-            except (BundleError, ConfigError, image.ImageBuildError) as exc:
-                message = str(exc)
-            except OSError as exc:
-                message = f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
-            print(f"{prefix}: {message}", file=sys.stderr)
-            return 1
-
-        return run
-
-    return decorate
+_FAILURES = (PackageError, LicenseError, BundleError, ConfigError, image.ImageBuildError, OSError)
 
 
 def _created() -> datetime:
@@ -70,7 +49,7 @@ def _step(what: str, started: float) -> None:
     print(f"  {what} ({time.monotonic() - started:.1f}s)", file=sys.stderr)
 
 
-@_one_line_errors("inferpack pack")
+@one_line_errors(_FAILURES, "inferpack pack")
 def _pack(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     package_path(args.out, args.name, args.version)  # refuse early, not after minutes of work
@@ -109,7 +88,7 @@ def _pack(args: argparse.Namespace) -> int:
     return 0
 
 
-@_one_line_errors("FAIL package verify")
+@one_line_errors(_FAILURES, "FAIL package verify")
 def _verify(args: argparse.Namespace) -> int:
     manifest = verify_package(args.dir, pinned_key=args.pinned_key, in_place=True)
     whose = "the installed vendor key" if args.pinned_key else "compare it with your delivery note"
@@ -122,7 +101,7 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
-@_one_line_errors("FAIL package load-images")
+@one_line_errors(_FAILURES, "FAIL package load-images")
 def _load_images(args: argparse.Namespace) -> int:
     print(f"PASS {load_package_image(args.dir, pinned_key=None, in_place=True)}")
     return 0

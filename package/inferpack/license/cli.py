@@ -8,12 +8,11 @@ parsed arguments that returns the exit code: 0 ok, 1 with one line on stderr, 2 
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+from inferpack.cli_errors import one_line_errors
 from inferpack.fileio import write_new
 from inferpack.license._io import read_text
 from inferpack.license._time import format_utc
@@ -23,31 +22,7 @@ from inferpack.license.keys import generate_keypair, key_id, load_private_key, l
 from inferpack.license.licfile import TRIAL_DAYS, issue_license, parse_license
 from inferpack.license.verify import match_fingerprint, verify_license
 
-Handler = Callable[[argparse.Namespace], int]
-
-
-def _one_line_errors(verb: str) -> Callable[[Handler], Handler]:
-    """Turns the expected failures (bad input files, bad values) into one stderr line and exit 1."""
-
-    def decorate(handler: Handler) -> Handler:
-        @functools.wraps(handler)
-        def run(args: argparse.Namespace) -> int:
-            try:
-                return handler(args)
-            except LicenseError as exc:
-                message = exc.reason
-            except FileExistsError as exc:
-                message = f"{exc.filename} already exists; refusing to overwrite it"
-            except OSError as exc:
-                message = f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
-            except ValueError as exc:
-                message = str(exc)
-            print(f"inferpack {verb}: {message}", file=sys.stderr)
-            return 1
-
-        return run
-
-    return decorate
+_FAILURES = (LicenseError, OSError, ValueError)
 
 
 def _iso_date(text: str) -> date:
@@ -67,7 +42,7 @@ def _unsafe_key_location(directory: Path) -> Path | None:
     return None
 
 
-@_one_line_errors("license keygen")
+@one_line_errors(_FAILURES, "inferpack license keygen")
 def _keygen(args: argparse.Namespace) -> int:
     if marker := _unsafe_key_location(args.out):
         raise LicenseError(
@@ -81,7 +56,7 @@ def _keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-@_one_line_errors("license issue")
+@one_line_errors(_FAILURES, "inferpack license issue")
 def _issue(args: argparse.Namespace) -> int:
     request = read_request(args.request)
     text = issue_license(
@@ -108,7 +83,7 @@ def _issue(args: argparse.Namespace) -> int:
     return 0
 
 
-@_one_line_errors("license show")
+@one_line_errors(_FAILURES, "inferpack license show")
 def _show(args: argparse.Namespace) -> int:
     text = read_text(args.file, "license file")
     lic = parse_license(text)
@@ -142,7 +117,7 @@ def _show(args: argparse.Namespace) -> int:
     return code
 
 
-@_one_line_errors("fingerprint")
+@one_line_errors(_FAILURES, "inferpack fingerprint")
 def _fingerprint(args: argparse.Namespace) -> int:
     fingerprint = collect(args.root, args.snapshot)
     print(f"fingerprint of {fingerprint.summary.get('hostname') or 'this machine'} (read below {args.root})")
