@@ -21,7 +21,8 @@ finally by a command-line flag: CLI > env > file > default.
 | queue_size           | 64           | requests waiting for the engine; beyond it: 336100 at once    |
 | max_inflight         | 128          | requests being decoded or queued; beyond it: 336100 at once   |
 | decode_workers       | CPU count    | threads decoding and preprocessing images                     |
-| intra_op_threads     | 0            | engine threads (0: the engine decides)                        |
+| cpu_streams          | 2            | ONNX Runtime on the CPU: batches run at once (see below)      |
+| intra_op_threads     | 0            | engine threads per batch (0: cores / cpu_streams on the CPU)  |
 | max_body_bytes       | 4 MiB + 64 KiB | request body limit (base64 ≤ 4 MiB plus JSON overhead)      |
 | license_file         | (none)       | license to enforce; none = development mode, no license check |
 | vendor_public_key    | (none)       | vendor's Ed25519 public key (PEM) that signs licenses         |
@@ -32,6 +33,12 @@ finally by a command-line flag: CLI > env > file > default.
 | license_recheck_s    | 60           | how often the license is re-verified                          |
 | reuse_port           | false        | SO_REUSEPORT on the listening socket                          |
 | shutdown_timeout_s   | 15           | how long SIGTERM waits for in-flight requests                 |
+
+On the CPU, ONNX Runtime runs ``cpu_streams`` batches at once, each on ``intra_op_threads``
+threads (by default the usable cores shared out: 2 batches of 1 thread on a 2-core machine).
+One batch computes while the next is gathered, and no batch stalls at a parallel step waiting
+for a thread that a decode worker (or another process) has preempted; ``bench/serving.py``
+compares this against one batch on every core (``cpu_streams=1``).
 """
 
 from __future__ import annotations
@@ -66,6 +73,7 @@ class ServerConfig:
     queue_size: int = 64
     max_inflight: int = 128
     decode_workers: int = max(1, os.cpu_count() or 1)
+    cpu_streams: int = 2
     intra_op_threads: int = 0
     max_body_bytes: int = 4 * 1024 * 1024 + 64 * 1024
     license_file: Path | None = None
@@ -93,6 +101,7 @@ class ServerConfig:
             "max_body_bytes",
             "workspace_mb",
             "gpu_streams",
+            "cpu_streams",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")

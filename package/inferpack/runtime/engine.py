@@ -35,7 +35,8 @@ class TensorInfo:
 @dataclass(frozen=True)
 class EngineOptions:
     max_batch_size: int = 8
-    intra_op_threads: int = 0  # 0: let the backend decide
+    intra_op_threads: int = 0  # per batch; 0: let the backend decide
+    cpu_streams: int = 2  # CPU backends: batches run at once (see inferpack.config)
     device_id: int = 0
     cache_dir: Path | None = None  # where GPU backends keep built engines (under the state dir)
     fp16: bool = True  # where the backend and the GPU support it

@@ -8,6 +8,7 @@ its own, and the results come back to the host in one copy each.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,20 @@ def provider_options(backend: str, options: EngineOptions) -> list[tuple[str, di
     return [("TensorrtExecutionProvider", trt), cuda, cpu]
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity: taskset, a container's cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def cpu_threading(options: EngineOptions) -> tuple[int, int]:
+    """(batches at once, intra-op threads per batch) on the CPU; see inferpack.config."""
+    streams = max(1, options.cpu_streams)
+    return streams, options.intra_op_threads or max(1, usable_cores() // streams)
+
+
 class OnnxRuntimeEngine(Engine):
     def __init__(self, model_path: Path, options: EngineOptions, backend: str = "onnxruntime") -> None:
         import onnxruntime as ort
@@ -84,8 +99,13 @@ class OnnxRuntimeEngine(Engine):
             )
         session_options = ort.SessionOptions()
         session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session_options.intra_op_num_threads = options.intra_op_threads
-        # One request stream per engine: inter-op parallelism only adds thread contention.
+        # On the CPU, cpu_streams batches run at once (session.run is thread-safe), each on its
+        # share of the cores; a GPU backend runs one batch at a time with ORT's thread choice.
+        self.concurrency, threads = (
+            cpu_threading(options) if backend == "onnxruntime" else (1, options.intra_op_threads)
+        )
+        session_options.intra_op_num_threads = threads
+        # Within a batch, inter-op parallelism only adds thread contention.
         session_options.inter_op_num_threads = 1
         session_options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         try:
@@ -101,6 +121,7 @@ class OnnxRuntimeEngine(Engine):
             )
         self.backend = backend
         self._options = options
+        self._threads = threads
         self._providers = active
         self._inputs = tuple(_tensor_info(i) for i in self._session.get_inputs())
         self._outputs = tuple(_tensor_info(o) for o in self._session.get_outputs())
@@ -132,6 +153,7 @@ class OnnxRuntimeEngine(Engine):
     def details(self) -> dict[str, Any]:
         return {
             "providers": self._providers,
-            "intra_op_threads": self._options.intra_op_threads or "auto",
+            "intra_op_threads": self._threads or "auto",
+            "streams": self.concurrency,
             "io_binding": self.backend != "onnxruntime",
         }

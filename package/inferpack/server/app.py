@@ -45,6 +45,7 @@ def _engine_options(config: ServerConfig) -> EngineOptions:
     return EngineOptions(
         max_batch_size=config.max_batch_size,
         intra_op_threads=config.intra_op_threads,
+        cpu_streams=config.cpu_streams,
         device_id=config.device_id,
         cache_dir=config.state_dir / "engines" if config.state_dir else None,
         fp16=config.fp16,
