@@ -24,6 +24,11 @@ class Row:
     errors: int = 0
     note: str = ""
 
+    @property
+    def per_cpu_second(self) -> float:
+        """Images per CPU-second used: less sensitive than img/s to what else the machine runs."""
+        return self.throughput / (self.cpu / 100) if self.cpu > 0 else math.nan
+
     @classmethod
     def of_load(cls, name: str, result: LoadResult, note: str = "") -> Row:
         return cls(
@@ -56,7 +61,7 @@ def _num(value: float, digits: int = 1) -> str:
 
 
 def table(title: str, rows: Sequence[Row]) -> str:
-    header = ("", "img/s", "p50 ms", "p99 ms", "CPU %", "others %", "errors", "")
+    header = ("", "img/s", "p50 ms", "p99 ms", "CPU %", "img/CPU-s", "others %", "errors", "")
     lines = [
         (
             r.name,
@@ -64,6 +69,7 @@ def table(title: str, rows: Sequence[Row]) -> str:
             _num(r.p50_ms),
             _num(r.p99_ms),
             _num(r.cpu, 0),
+            _num(r.per_cpu_second),
             _num(r.others, 0),
             str(r.errors),
             r.note,

@@ -1,40 +1,52 @@
 """inferpack end-to-end against raw ONNX Runtime, in one run on this machine.
 
 For each model: (a) raw ONNX Runtime in-process on pre-decoded tensors, every batch size
-in ``--batch-sizes``, keeping the best; (b) ``inferpack serve`` as a subprocess, driven over
+in ``--batch-sizes`` with one batch on all cores and with one batch per core at once,
+keeping the best; (b) ``inferpack serve`` as a subprocess, driven over
 HTTP with base64 JPEG bodies (~640x480) at ``--concurrency``. The machine is shared, so
 (a) at its best batch size and (b) then alternate for ``--rounds``, the server idle while
 (a) runs: each round's ratio is (b) over the mean of the (a) runs either side of it, and
-the figure reported is the median ratio. "others %" shows what the rest of the machine used.
+the figure reported is the median ratio. "others %" shows what the rest of the machine used
+(noise); "img/CPU-s", images per CPU-second the server or raw ORT used, is the figure least
+disturbed by it.
 
-    .venv/bin/python -m bench.serving [--models resnet50,demo] [--rounds 3] [--set KEY=VALUE]
+    .venv/bin/python -m bench.serving [--models resnet50,demo] [--rounds 3] [--variant K=V,K=V ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 from collections.abc import Sequence
+from dataclasses import replace
 
 from bench import servers
 from bench.images import describe, request_bodies
 from bench.loadgen import LoadResult, run_load
 from bench.models import BenchModel, demo_bundles, resnet50_bundle
-from bench.raw_ort import RawEngine, RawResult, best
+from bench.raw_ort import RawEngine, RawResult, best, layouts
 from bench.report import Row, ratio_line, table
 
 GOAL = 0.90  # inferpack / raw ORT, ResNet-50-sized, issue 2
 
 
-def parse_settings(items: Sequence[str]) -> dict[str, str]:
+def parse_variant(text: str) -> dict[str, str]:
+    """``"decode_workers=1,intra_op_threads=2"`` -> inferpack settings ("" or "defaults": none)."""
     settings = {}
-    for item in items:
+    for item in text.split(","):
+        if item.strip() in ("", "defaults"):
+            continue
         key, sep, value = item.partition("=")
         if not sep:
-            raise SystemExit(f"--set wants KEY=VALUE, got {item!r}")
+            raise SystemExit(f"--variant wants KEY=VALUE[,KEY=VALUE...], got {text!r}")
         settings[key.strip().lower().replace("-", "_")] = value.strip()
     return settings
+
+
+def _label(settings: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
 
 
 def pick_models(names: str) -> list[BenchModel]:
@@ -52,47 +64,76 @@ def pick_models(names: str) -> list[BenchModel]:
     return models
 
 
-def bench_model(model: BenchModel, bodies: list[bytes], args: argparse.Namespace) -> float:
-    """Prints one model's figures; returns (b)/(a), the median over the rounds."""
-    engine = RawEngine(model)
-    sweep = engine.sweep(args.batch_sizes, args.raw_duration)
+def bench_model(model: BenchModel, bodies: list[bytes], args: argparse.Namespace) -> list[float]:
+    """Prints one model's figures; returns (b)/(a) per variant, each the median over the rounds."""
+    variants = [parse_variant(v) for v in args.variant or ["defaults"]]
+    sweep: list[RawResult] = []
+    chosen: dict[str, tuple[int, int]] = {}
+    for threads, streams in layouts():
+        engine = RawEngine(model, threads, streams)
+        chosen[engine.layout] = (threads, streams)
+        sweep += engine.sweep(args.batch_sizes, args.raw_duration)
+        engine.close()
     top = best(sweep)
-    settings = parse_settings(args.set)
-    raws: list[RawResult] = []
-    loads: list[LoadResult] = []
+    engine = RawEngine(model, *chosen[top.layout])
     try:
-        with servers.inferpack(model, settings) as server:
+        raws: list[RawResult] = []
+        loads: list[list[LoadResult]] = [[] for _ in variants]
+        with contextlib.ExitStack() as stack:
+            # All variants listen at once (an idle server uses no CPU), so each round is side by side.
+            running = [stack.enter_context(servers.inferpack(model, v)) for v in variants]
             for index in range(args.rounds):
                 raws.append(engine.measure(top.batch_size, args.raw_duration))
-                load = run_load(
-                    server.url,
-                    bodies,
-                    concurrency=args.concurrency,
-                    duration_s=args.duration,
-                    warmup_s=args.warmup if index == 0 else 2.0,
-                    server_pid=server.pid,
-                )
-                loads.append(asyncio.run(load))
+                for which in _rotated(range(len(variants)), index):
+                    load = run_load(
+                        running[which].url,
+                        bodies,
+                        concurrency=args.concurrency,
+                        duration_s=args.duration,
+                        warmup_s=args.warmup if index == 0 else 2.0,
+                        server_pid=running[which].pid,
+                    )
+                    loads[which].append(asyncio.run(load))
             raws.append(engine.measure(top.batch_size, args.raw_duration))
     finally:
         engine.close()
-    shown = ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
-    rows = [Row.of_raw(f"raw ORT batch {r.batch_size}", r, "(best)" if r is top else "") for r in sweep]
-    ratios = []
-    for index, load in enumerate(loads):
-        raw = (raws[index].throughput + raws[index + 1].throughput) / 2
-        ratios.append(load.throughput / raw)
-        rows.append(Row.of_raw(f"round {index + 1}: raw ORT batch {top.batch_size}", raws[index]))
-        note = f"(c={args.concurrency}, {shown}) ratio {ratios[-1]:.3f}"
-        rows.append(Row.of_load(f"round {index + 1}: inferpack", load, note))
-    rows.append(Row.of_raw(f"final: raw ORT batch {top.batch_size}", raws[-1]))
-    print(table(f"{model.name}: raw ORT in-process vs inferpack end-to-end", rows))
-    for sample in (s for load in loads for s in load.error_samples):
+    rows = [Row.of_raw(r.label, r, "(best)" if r is top else "") for r in sweep]
+    ratios: list[list[float]] = [[] for _ in variants]
+    efficiency: list[list[float]] = [[] for _ in variants]
+    for index in range(args.rounds):
+        around = (Row.of_raw("", raws[index]), Row.of_raw("", raws[index + 1]))
+        raw = statistics.mean(r.throughput for r in around)
+        raw_per_cpu = statistics.mean(r.per_cpu_second for r in around)
+        rows.append(Row.of_raw(f"round {index + 1}: {top.label}", raws[index]))
+        for which, settings in enumerate(variants):
+            served = Row.of_load(f"round {index + 1}: inferpack{_tag(which, variants)}", loads[which][index])
+            ratios[which].append(served.throughput / raw)
+            efficiency[which].append(served.per_cpu_second / raw_per_cpu)
+            rows.append(replace(served, note=f"({_label(settings)}) ratio {ratios[which][-1]:.3f}"))
+    rows.append(Row.of_raw(f"final: {top.label}", raws[-1]))
+    print(
+        table(
+            f"{model.name}: raw ORT in-process vs inferpack end-to-end, concurrency {args.concurrency}", rows
+        )
+    )
+    for sample in (s for runs in loads for load in runs for s in load.error_samples):
         print(f"   error: {sample}")
-    ratio = statistics.median(ratios)
-    print(ratio_line(f"{model.name}: inferpack / raw ORT (median of {len(ratios)} rounds)", ratio, GOAL))
+    medians = [statistics.median(r) for r in ratios]
+    for which, settings in enumerate(variants):
+        label = f"{model.name}: inferpack{_tag(which, variants)} ({_label(settings)}) / raw ORT"
+        print(ratio_line(f"{label}, img/s, median of {args.rounds} rounds", medians[which], GOAL))
+        print(f"{label}, img per CPU-second, median: {statistics.median(efficiency[which]):.3f}")
     print(flush=True)
-    return ratio
+    return medians
+
+
+def _rotated(items: range, by: int) -> list[int]:
+    shift = by % len(items)
+    return [*items[shift:], *items[:shift]]
+
+
+def _tag(which: int, variants: list[dict[str, str]]) -> str:
+    return f" #{which + 1}" if len(variants) > 1 else ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,7 +152,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[1, 2, 4, 8, 16],
         help="raw ORT batch sizes to try (default 1,2,4,8,16)",
     )
-    parser.add_argument("--set", action="append", default=[], help="inferpack setting KEY=VALUE (repeatable)")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        help="inferpack settings KEY=VALUE[,KEY=VALUE] (e.g. decode_workers=1,intra_op_threads=2); "
+        "repeat to compare variants side by side (default: the defaults)",
+    )
     args = parser.parse_args(argv)
     bodies = request_bodies()
     print(f"images: {describe(bodies)}\n", flush=True)
