@@ -168,5 +168,21 @@ def demo_bundles() -> list[BenchModel]:
     return [bundle_at(spec.parent) for spec in sorted(DEMO_MODELS.glob("*/model.json"))]
 
 
+def pick(names: str, tasks: tuple[str, ...] = ("classification", "detection")) -> list[BenchModel]:
+    """``"resnet50,demo"`` -> bundles; "demo" is every embedded demo model of ``tasks`` present."""
+    models: list[BenchModel] = []
+    for name in names.split(","):
+        if name == "resnet50":
+            models.append(resnet50_bundle())
+        elif name == "demo":
+            found = [m for m in demo_bundles() if m.task in tasks]
+            if not found:
+                print(f"(no demo {'/'.join(tasks)} model in {DEMO_MODELS}: skipped)")
+            models.extend(found)
+        else:
+            raise SystemExit(f"unknown model {name!r}: use resnet50 and/or demo")
+    return models
+
+
 if __name__ == "__main__":
     print(resnet50_bundle().directory)

@@ -12,8 +12,9 @@ from bench.raw_ort import RawResult
 
 @dataclass(frozen=True)
 class Row:
-    """One line: ``cpu`` is the server's process tree (raw ORT: this process), ``others`` the
-    rest of the machine, i.e. how noisy the measurement was (100 % = one core)."""
+    """One line: ``cpu`` is the server's process tree (raw ORT: this process), ``client`` the
+    load generator, ``others`` the rest of the machine, i.e. how noisy the measurement was
+    (100 % = one core)."""
 
     name: str
     throughput: float
@@ -21,6 +22,7 @@ class Row:
     p99_ms: float
     cpu: float = math.nan
     others: float = math.nan
+    client: float = math.nan
     errors: int = 0
     note: str = ""
 
@@ -36,10 +38,11 @@ class Row:
             result.throughput,
             result.p50_ms,
             result.p99_ms,
-            result.cpu.server,
-            result.cpu.others,
-            result.errors,
-            note,
+            cpu=result.cpu.server,
+            others=result.cpu.others,
+            client=result.cpu.bench,
+            errors=result.errors,
+            note=note,
         )
 
     @classmethod
@@ -49,10 +52,9 @@ class Row:
             result.throughput,
             result.p50_ms,
             result.p99_ms,
-            result.cpu.bench,
-            result.cpu.others,
-            0,
-            note,
+            cpu=result.cpu.bench,
+            others=result.cpu.others,
+            note=note,
         )
 
 
@@ -61,7 +63,7 @@ def _num(value: float, digits: int = 1) -> str:
 
 
 def table(title: str, rows: Sequence[Row]) -> str:
-    header = ("", "img/s", "p50 ms", "p99 ms", "CPU %", "img/CPU-s", "others %", "errors", "")
+    header = ("", "img/s", "p50 ms", "p99 ms", "CPU %", "img/CPU-s", "client %", "others %", "errors", "")
     lines = [
         (
             r.name,
@@ -70,6 +72,7 @@ def table(title: str, rows: Sequence[Row]) -> str:
             _num(r.p99_ms),
             _num(r.cpu, 0),
             _num(r.per_cpu_second),
+            _num(r.client, 0),
             _num(r.others, 0),
             str(r.errors),
             r.note,

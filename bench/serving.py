@@ -25,7 +25,7 @@ from dataclasses import replace
 from bench import servers
 from bench.images import describe, request_bodies
 from bench.loadgen import LoadResult, run_load
-from bench.models import BenchModel, demo_bundles, resnet50_bundle
+from bench.models import BenchModel, pick
 from bench.raw_ort import RawEngine, RawResult, best, layouts
 from bench.report import Row, ratio_line, table
 
@@ -47,21 +47,6 @@ def parse_variant(text: str) -> dict[str, str]:
 
 def _label(settings: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
-
-
-def pick_models(names: str) -> list[BenchModel]:
-    models: list[BenchModel] = []
-    for name in names.split(","):
-        if name == "resnet50":
-            models.append(resnet50_bundle())
-        elif name == "demo":
-            found = demo_bundles()
-            if not found:
-                print("(no demo model in package/inferpack/demo/models: skipped)")
-            models.extend(found)
-        else:
-            raise SystemExit(f"unknown model {name!r}: use resnet50 and/or demo")
-    return models
 
 
 def bench_model(model: BenchModel, bodies: list[bytes], args: argparse.Namespace) -> list[float]:
@@ -161,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     bodies = request_bodies()
     print(f"images: {describe(bodies)}\n", flush=True)
-    for model in pick_models(args.models):
+    for model in pick(args.models):
         bench_model(model, bodies, args)
     return 0
 
