@@ -19,14 +19,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from bench import servers
 from bench.images import describe, request_bodies
 from bench.loadgen import LoadResult, run_load
 from bench.models import BenchModel, pick
-from bench.procstats import CpuShare
 from bench.report import Row, ratio_line, table
+from bench.rounds import pooled, rotated
 
 GOAL = 1.3  # inferpack throughput / best peer's, at equal or better p99 (issue 6)
 
@@ -41,26 +39,6 @@ def launchers(python: Path) -> dict[str, Launcher]:
     }
 
 
-def pooled(results: Sequence[LoadResult]) -> LoadResult:
-    """One result from several rounds: every latency, throughput over the total time."""
-
-    def mean(values: list[float]) -> float:
-        return float(np.mean(values))
-
-    return LoadResult(
-        completed=sum(r.completed for r in results),
-        errors=sum(r.errors for r in results),
-        elapsed_s=sum(r.elapsed_s for r in results),
-        latencies_s=np.concatenate([r.latencies_s for r in results]),
-        cpu=CpuShare(
-            mean([r.cpu.server for r in results]),
-            mean([r.cpu.bench for r in results]),
-            mean([r.cpu.others for r in results]),
-        ),
-        error_samples=[s for r in results for s in r.error_samples][:5],
-    )
-
-
 def compare(
     model: BenchModel, contenders: list[tuple[str, Launcher]], bodies: list[bytes], args: argparse.Namespace
 ) -> float:
@@ -68,7 +46,7 @@ def compare(
     names = [name for name, _ in contenders]
     results: dict[str, list[LoadResult]] = {name: [] for name in names}
     for index in range(args.rounds):
-        for name, launcher in _rotated(contenders, index):
+        for name, launcher in rotated(contenders, index):
             with launcher(model) as server:
                 load = run_load(
                     server.url,
@@ -104,11 +82,6 @@ def compare(
         flush=True,
     )
     return ratio
-
-
-def _rotated(items: list[tuple[str, Launcher]], by: int) -> list[tuple[str, Launcher]]:
-    shift = by % len(items)
-    return items[shift:] + items[:shift]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

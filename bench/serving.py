@@ -28,6 +28,7 @@ from bench.loadgen import LoadResult, run_load
 from bench.models import BenchModel, pick
 from bench.raw_ort import RawEngine, RawResult, best, layouts
 from bench.report import Row, ratio_line, table
+from bench.rounds import rotated
 
 GOAL = 0.90  # inferpack / raw ORT, ResNet-50-sized, issue 2
 
@@ -49,51 +50,78 @@ def _label(settings: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
 
 
-def bench_model(model: BenchModel, bodies: list[bytes], args: argparse.Namespace) -> list[float]:
-    """Prints one model's figures; returns (b)/(a) per variant, each the median over the rounds."""
-    variants = [parse_variant(v) for v in args.variant or ["defaults"]]
+def raw_sweep(model: BenchModel, args: argparse.Namespace) -> tuple[list[RawResult], RawResult, RawEngine]:
+    """Every batch size and thread layout; returns them, the best, and an engine set up like it."""
     sweep: list[RawResult] = []
-    chosen: dict[str, tuple[int, int]] = {}
+    layout_of: dict[str, tuple[int, int]] = {}
     for threads, streams in layouts():
         engine = RawEngine(model, threads, streams)
-        chosen[engine.layout] = (threads, streams)
+        layout_of[engine.layout] = (threads, streams)
         sweep += engine.sweep(args.batch_sizes, args.raw_duration)
         engine.close()
     top = best(sweep)
-    engine = RawEngine(model, *chosen[top.layout])
+    return sweep, top, RawEngine(model, *layout_of[top.layout])
+
+
+def interleave(
+    model: BenchModel,
+    bodies: list[bytes],
+    variants: list[dict[str, str]],
+    engine: RawEngine,
+    batch_size: int,
+    args: argparse.Namespace,
+) -> tuple[list[RawResult], list[list[LoadResult]]]:
+    """Rounds of raw ORT then each variant under load; raw once more at the end.
+
+    All variants listen at once (an idle server uses no CPU), so each round is side by side.
+    """
+    raws: list[RawResult] = []
+    loads: list[list[LoadResult]] = [[] for _ in variants]
+    with contextlib.ExitStack() as stack:
+        running = [stack.enter_context(servers.inferpack(model, v)) for v in variants]
+        for index in range(args.rounds):
+            raws.append(engine.measure(batch_size, args.raw_duration))
+            for which in rotated(range(len(variants)), index):
+                load = run_load(
+                    running[which].url,
+                    bodies,
+                    concurrency=args.concurrency,
+                    duration_s=args.duration,
+                    warmup_s=args.warmup if index == 0 else 2.0,
+                    server_pid=running[which].pid,
+                )
+                loads[which].append(asyncio.run(load))
+        raws.append(engine.measure(batch_size, args.raw_duration))
+    return raws, loads
+
+
+def bench_model(model: BenchModel, bodies: list[bytes], args: argparse.Namespace) -> list[float]:
+    """Prints one model's figures; returns (b)/(a) per variant, each the median over the rounds."""
+    variants = [parse_variant(v) for v in args.variant or ["defaults"]]
+    sweep, top, engine = raw_sweep(model, args)
     try:
-        raws: list[RawResult] = []
-        loads: list[list[LoadResult]] = [[] for _ in variants]
-        with contextlib.ExitStack() as stack:
-            # All variants listen at once (an idle server uses no CPU), so each round is side by side.
-            running = [stack.enter_context(servers.inferpack(model, v)) for v in variants]
-            for index in range(args.rounds):
-                raws.append(engine.measure(top.batch_size, args.raw_duration))
-                for which in _rotated(range(len(variants)), index):
-                    load = run_load(
-                        running[which].url,
-                        bodies,
-                        concurrency=args.concurrency,
-                        duration_s=args.duration,
-                        warmup_s=args.warmup if index == 0 else 2.0,
-                        server_pid=running[which].pid,
-                    )
-                    loads[which].append(asyncio.run(load))
-            raws.append(engine.measure(top.batch_size, args.raw_duration))
+        raws, loads = interleave(model, bodies, variants, engine, top.batch_size, args)
     finally:
         engine.close()
+
+    def tag(which: int) -> str:
+        return f" #{which + 1}" if len(variants) > 1 else ""
+
     rows = [Row.of_raw(r.label, r, "(best)" if r is top else "") for r in sweep]
     ratios: list[list[float]] = [[] for _ in variants]
     efficiency: list[list[float]] = [[] for _ in variants]
     for index in range(args.rounds):
-        around = (Row.of_raw("", raws[index]), Row.of_raw("", raws[index + 1]))
-        raw = statistics.mean(r.throughput for r in around)
-        raw_per_cpu = statistics.mean(r.per_cpu_second for r in around)
-        rows.append(Row.of_raw(f"round {index + 1}: {top.label}", raws[index]))
+        before, after = (
+            Row.of_raw(f"round {index + 1}: {top.label}", raws[index]),
+            Row.of_raw("", raws[index + 1]),
+        )
+        rows.append(before)
         for which, settings in enumerate(variants):
-            served = Row.of_load(f"round {index + 1}: inferpack{_tag(which, variants)}", loads[which][index])
-            ratios[which].append(served.throughput / raw)
-            efficiency[which].append(served.per_cpu_second / raw_per_cpu)
+            served = Row.of_load(f"round {index + 1}: inferpack{tag(which)}", loads[which][index])
+            ratios[which].append(2 * served.throughput / (before.throughput + after.throughput))
+            efficiency[which].append(
+                2 * served.per_cpu_second / (before.per_cpu_second + after.per_cpu_second)
+            )
             rows.append(replace(served, note=f"({_label(settings)}) ratio {ratios[which][-1]:.3f}"))
     rows.append(Row.of_raw(f"final: {top.label}", raws[-1]))
     print(
@@ -105,20 +133,11 @@ def bench_model(model: BenchModel, bodies: list[bytes], args: argparse.Namespace
         print(f"   error: {sample}")
     medians = [statistics.median(r) for r in ratios]
     for which, settings in enumerate(variants):
-        label = f"{model.name}: inferpack{_tag(which, variants)} ({_label(settings)}) / raw ORT"
+        label = f"{model.name}: inferpack{tag(which)} ({_label(settings)}) / raw ORT"
         print(ratio_line(f"{label}, img/s, median of {args.rounds} rounds", medians[which], GOAL))
         print(f"{label}, img per CPU-second, median: {statistics.median(efficiency[which]):.3f}")
     print(flush=True)
     return medians
-
-
-def _rotated(items: range, by: int) -> list[int]:
-    shift = by % len(items)
-    return [*items[shift:], *items[:shift]]
-
-
-def _tag(which: int, variants: list[dict[str, str]]) -> str:
-    return f" #{which + 1}" if len(variants) > 1 else ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
