@@ -53,11 +53,13 @@ def inspect(name: str) -> dict[str, Any] | None:
 
 
 def last_health_output(attrs: dict[str, Any]) -> str:
-    """The newest health probe's output, one line: why Docker calls the container unhealthy."""
+    """The newest failed health probe's output, one line: why Docker calls it unhealthy."""
     log = attrs.get("State", {}).get("Health", {}).get("Log") or []
     if not log:
         return ""
     last = log[-1]
+    if last.get("ExitCode") == 0:
+        return ""  # it passed: nothing to explain
     output = " ".join(str(last.get("Output", "")).split())
     return f"exit {last.get('ExitCode')} at {str(last.get('End', ''))[:19]}: {output[-300:]}"
 

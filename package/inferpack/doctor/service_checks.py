@@ -8,22 +8,22 @@ Each probe has a short timeout, so a hung server makes the doctor slow by second
 from __future__ import annotations
 
 import json
+import socket
 import urllib.error
-import urllib.request
 from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
-from inferpack.deploy.checks import port_is_free
+from inferpack.deploy import loopback
 from inferpack.deploy.gate import GateFailed, predict_sample, recorded_answer
 from inferpack.deploy.manifest import MANIFEST, MODEL_DIR, PackageError, parse_manifest, sha256_file
 from inferpack.deploy.routes import FRONT_HEALTH_PATH, front_routes
-from inferpack.deploy.runtime import FRONT, InstanceStatus
+from inferpack.deploy.runtime import FRONT, InstanceStatus, instance_name
+from inferpack.deploy.versions import slot_for
 from inferpack.doctor import docker_checks
 from inferpack.doctor.context import Options, Service
 from inferpack.doctor.result import Result, failed, passed, warned
 
-NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback never via http_proxy
 SCORE_TOLERANCE = 0.01
 BOX_TOLERANCE_PX = 2
 VIRTUAL_INTERFACES = ("lo", "docker", "br-", "veth", "virbr", "cni", "flannel", "cali", "vxlan", "tun", "tap")
@@ -33,12 +33,11 @@ def _instance_check_name(service: Service) -> str:
     return "container" if service.settings.runtime == "docker" else "process"
 
 
-def _restart_hint(service: Service, instance: InstanceStatus) -> str:
-    """How to restart a running but unhealthy instance; start-1.sh keeps what runs."""
+def _restart_hint(service: Service, name: str, pid: str | None = None) -> str:
+    """How to restart a running instance; start-1.sh keeps what runs as it is."""
     if service.settings.runtime == "docker":
-        return f"restart it: docker restart {instance.name}"
-    pid = instance.details.get("pid") or "PID"
-    return f"restart it: kill {pid} (its supervisor starts it again)"
+        return f"restart it: docker restart {name}"
+    return f"restart it: kill {pid or 'its PID'} (its supervisor starts it again)"
 
 
 def _instance(service: Service, instance: InstanceStatus, expected: str) -> Result:
@@ -49,13 +48,23 @@ def _instance(service: Service, instance: InstanceStatus, expected: str) -> Resu
     probe = docker_checks.last_health_output(attrs) if attrs else ""
     evidence = (f"last health probe: {probe}",) if probe else ()
     what = f"{instance.name} ({expected})"
-    if instance.state in ("running",):
+    if instance.state == "restarting" or (instance.restarts and instance.health in ("starting", "unhealthy")):
+        return failed(
+            service.name,
+            check,
+            f"{what}: crash loop, restarted {instance.restarts} time(s), last exit code "
+            f"{instance.exit_code}{oom}",
+            "see the logs check below for the error; " + start,
+            evidence,
+        )
+    if instance.state == "running":
         if instance.health == "unhealthy":
             return failed(
                 service.name,
                 check,
                 f"{what}: running but unhealthy",
-                _restart_hint(service, instance) + "; if it stays unhealthy, see the ready and logs checks",
+                _restart_hint(service, instance.name, instance.details.get("pid"))
+                + "; if it stays unhealthy, see the ready and logs checks",
                 evidence,
             )
         if instance.health == "starting":
@@ -75,15 +84,6 @@ def _instance(service: Service, instance: InstanceStatus, expected: str) -> Resu
                 "see the logs check for why it stopped",
             )
         return passed(service.name, check, f"{what}: running, {instance.health}, since {instance.started_at}")
-    if instance.state == "restarting":
-        return failed(
-            service.name,
-            check,
-            f"{what}: crash loop, restarted {instance.restarts} time(s), last exit code "
-            f"{instance.exit_code}{oom}",
-            "see the logs check below for the error; " + start,
-            evidence,
-        )
     return failed(
         service.name, check, f"{what}: {instance.state}, exit code {instance.exit_code}{oom}", start, evidence
     )
@@ -147,13 +147,20 @@ def listener(port: int) -> str:
     return "an unknown program (run as root to see which)"
 
 
+def accepts(port: int) -> bool:
+    """Whether anything listens on 127.0.0.1:``port`` (a bind test would also trip on TIME_WAIT)."""
+    with socket.socket() as probe:
+        probe.settimeout(2.0)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def port(service: Service, opts: Options) -> Result:
     """The public port must be answered by this service's own front."""
     number = service.settings.port
     try:
         routes = front_routes(number, timeout_s=opts.timeout_s)
     except (OSError, ValueError, KeyError) as exc:
-        if port_is_free(number):
+        if not accepts(number):
             return failed(
                 service.name,
                 "port",
@@ -182,7 +189,7 @@ def probe_ready(url: str, timeout_s: float) -> str | None:
     """None when ``url``/readyz answers 200, else why not: the server's reasons, the front's
     error message, or the connection failure."""
     try:
-        with NO_PROXY.open(f"{url}/readyz", timeout=timeout_s) as response:
+        with loopback.opener.open(f"{url}/readyz", timeout=timeout_s) as response:
             return None if response.status == 200 else f"HTTP {response.status}"
     except urllib.error.HTTPError as exc:
         try:
@@ -311,7 +318,9 @@ def network(service: Service, opts: Options) -> Result:
     failures = []
     for address in addresses[:3]:
         try:
-            with NO_PROXY.open(f"http://{address}:{number}{FRONT_HEALTH_PATH}", timeout=opts.timeout_s):
+            with loopback.opener.open(
+                f"http://{address}:{number}{FRONT_HEALTH_PATH}", timeout=opts.timeout_s
+            ):
                 return passed(service.name, "network", f"the front answers on {address}:{number}")
         except OSError as exc:
             failures.append(f"{address}: {getattr(exc, 'reason', exc)}")
@@ -361,8 +370,8 @@ def model_files(service: Service, opts: Options) -> Result | None:
             service.name,
             "model",
             f"versions/{version}: {', '.join(changed)} from the package manifest",
-            f"copy {opts.package_root / MODEL_DIR}/ over {folder}/ and restart the backend "
-            f"(bash trouble_shooting.sh shows it as {_instance_check_name(service)})",
+            f"copy {opts.package_root / MODEL_DIR}/ over {folder}/, then "
+            + _restart_hint(service, instance_name(service.layout, slot_for(version))),
         )
     return passed(
         service.name, "model", f"versions/{version}: {len(files)} file(s) match the package manifest"
@@ -375,7 +384,7 @@ def gpu_in_server(service: Service, opts: Options) -> Result | None:
         return None
     url = f"http://127.0.0.1:{service.routes.active.port}/info"
     try:
-        with NO_PROXY.open(url, timeout=opts.timeout_s) as response:
+        with loopback.opener.open(url, timeout=opts.timeout_s) as response:
             engine = json.loads(response.read()).get("engine", {})
     except (OSError, ValueError) as exc:
         return warned(
