@@ -4,6 +4,9 @@ their timestamps.
 
 ``scan`` is pure (text in, findings out); the log text comes from ``Runtime.logs``: the
 container's output for Docker, the server's and its supervisor's log files for processes.
+A traceback or OOM sign FAILs only when it came after the last start (the server's "ready"
+line, the front's "listening" line, the supervisor's "started" line): one from a run that has
+since been fixed and restarted is a WARN, so a repaired service can pass again.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)")
 ERROR_CODE = re.compile(r"log_id=(\d+) error_code=(\d+)")
 KEY_LEVEL = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b")
 OOM = re.compile(r"MemoryError|std::bad_alloc|[Oo]ut of memory|exited with 137\b|\bOOM\b")
+START = re.compile(r"ready: POST |front listening on |supervise\[[^]]*\]: started ")
 INTERNAL, LICENSE, UNAVAILABLE = 336000, 337000, 336100
 
 
@@ -28,9 +32,19 @@ INTERNAL, LICENSE, UNAVAILABLE = 336000, 337000, 336100
 class LogFindings:
     lines_read: int = 0
     tracebacks: list[str] = field(default_factory=list)  # "TIME ExceptionType: message", oldest first
-    codes: dict[int, set[str]] = field(default_factory=dict)  # error code -> distinct log ids
+    codes: dict[int, set[str]] = field(default_factory=dict)  # error code -> distinct log ids since start
     oom: list[str] = field(default_factory=list)
     key_lines: list[str] = field(default_factory=list)  # oldest first, each with its timestamp
+    stale_tracebacks: int = 0  # how many of ``tracebacks`` came before the last start
+    stale_oom: int = 0
+
+    @property
+    def fresh_tracebacks(self) -> list[str]:
+        return self.tracebacks[self.stale_tracebacks :]
+
+    @property
+    def fresh_oom(self) -> list[str]:
+        return self.oom[self.stale_oom :]
 
     def count(self, code: int) -> int:
         return len(self.codes.get(code, ()))
@@ -66,6 +80,9 @@ def scan(text: str) -> LogFindings:
             continue
         if line.strip():
             chained = False
+        if START.search(line):  # what came before is from an earlier run; counts start afresh
+            found.stale_tracebacks, found.stale_oom = len(found.tracebacks), len(found.oom)
+            found.codes = {}
         for log_id, code in ERROR_CODE.findall(line):
             found.codes.setdefault(int(code), set()).add(log_id)
         if OOM.search(line):
@@ -88,21 +105,31 @@ def grade(service: Service, instance: InstanceStatus, found: LogFindings, opts: 
     span = f"{instance.name}: last {found.lines_read} log lines"
     bundle = "bash trouble_shooting.sh --bundle support.tar.gz, and send it to the vendor"
     counts = ", ".join(f"{found.count(code)} x {code}" for code in (INTERNAL, LICENSE, UNAVAILABLE))
-    if found.tracebacks:
-        latest = found.tracebacks[-1]
+    if found.fresh_tracebacks:
+        fresh = found.fresh_tracebacks
         return failed(
             scope,
             "logs",
-            f"{span}: {len(found.tracebacks)} traceback(s), latest {latest}; {counts}",
+            f"{span}: {len(fresh)} traceback(s) since the last start, latest {fresh[-1]}; {counts}",
             f"read them ({_where(service, instance)}); {bundle}",
             shown,
         )
-    if found.oom:
+    if found.fresh_oom:
         return failed(
             scope,
             "logs",
-            f"{span}: signs of running out of memory ({found.oom[-1]})",
+            f"{span}: signs of running out of memory ({found.fresh_oom[-1]})",
             "see the memory check: free memory, or serve with a smaller --max-batch-size",
+            shown,
+        )
+    if found.tracebacks or found.oom:
+        latest = (found.tracebacks or found.oom)[-1]
+        return warned(
+            scope,
+            "logs",
+            f"{span}: {len(found.tracebacks)} traceback(s) before the last start (latest {latest}), "
+            f"none since; {counts}",
+            f"nothing to do while the service works; to see what happened: {_where(service, instance)}",
             shown,
         )
     if found.count(INTERNAL):

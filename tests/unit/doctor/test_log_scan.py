@@ -62,3 +62,18 @@ def test_a_traceback_without_timestamps_before_it() -> None:
 def test_a_clean_log() -> None:
     found = scan("2030-06-01 12:00:00,001 INFO inferpack.server: ready\n")
     assert not found.tracebacks and not found.oom and not found.codes and not found.key_lines
+
+
+def test_what_came_before_the_last_start_is_stale() -> None:
+    restarted = LOG + "2030-06-01 12:05:00,000 INFO inferpack.server: ready: POST /cats/IC (onnxruntime)\n"
+    found = scan(restarted)
+    assert len(found.tracebacks) == 2 and found.fresh_tracebacks == [] and found.fresh_oom == []
+    assert found.count(LICENSE) == 0  # counts are since the last start
+    crashed_again = restarted + "Traceback (most recent call last):\n  File 'x'\nValueError: again\n"
+    assert scan(crashed_again).fresh_tracebacks == ["2030-06-01 12:05:00 ValueError: again"]
+
+
+def test_the_supervisor_starting_the_server_is_a_start() -> None:
+    started = "2030-06-01T12:00:00+00:00 supervise[a]: started /py as pid 7 (restart 1)"
+    text = f"Traceback (most recent call last):\nValueError: x\n{started}\n"
+    assert scan(text).fresh_tracebacks == []
