@@ -41,7 +41,14 @@ def _doctor(args: argparse.Namespace) -> int:
     report = run(opts)
     print(dumps(report, opts) if args.json else "\n".join(text_lines(report, opts)), flush=True)
     if args.bundle is not None:
-        names = write_bundle(args.bundle, report, opts)
+        try:
+            names = write_bundle(args.bundle, report, opts)
+        except OSError as exc:
+            print(
+                f"inferpack doctor: cannot write the bundle {args.bundle}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 1
         print(f"support bundle: {args.bundle} ({len(names)} files); send it to the vendor", file=sys.stderr)
     return 0 if report.ok else 1
 

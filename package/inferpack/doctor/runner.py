@@ -80,18 +80,22 @@ def run(opts: Options) -> Report:
             )
         )
     services: list[Service] = []
+    unreadable = False  # a service that could not be inspected: maybe Docker is the reason
     for layout in layouts:
         try:
             services.append(load_service(layout))
+        except LookupError as exc:
+            step = f"python3 install.py list --work-root {opts.work_root} shows what is installed"
+            results.append(failed(layout.name, "service", str(exc), step))
         except Exception as exc:  # e.g. Docker down: its containers cannot be listed
+            unreadable = True
             step = docker_checks.ENGINE_HINT if "docker" in repr(exc).lower() else BUG_STEP
-            if isinstance(exc, LookupError):
-                step = f"python3 install.py list --work-root {opts.work_root} shows what is installed"
             results.append(failed(layout.name, "service", f"cannot inspect it: {exc}", step))
-    needs_docker = any(s.settings.runtime == "docker" for s in services) or any(
-        r.name == "service" for r in results
-    )
-    engine = docker_checks.engine(needs_docker)
+    needs_docker = unreadable or any(s.settings.runtime == "docker" for s in services)
+    try:
+        engine = docker_checks.engine(needs_docker)
+    except Exception as exc:  # an engine that answers ping but not info, an SDK missing, ...
+        engine = docker_checks.Engine(failed(HOST, "docker", f"{type(exc).__name__}: {exc}", BUG_STEP), None)
     results.insert(0, engine.result)
     threshold = opts.disk_threshold
     results.append(
