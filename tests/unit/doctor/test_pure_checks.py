@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from inferpack.deploy.checks import Check
+from inferpack.doctor import host_checks
 from inferpack.doctor.host_checks import Usage, grade_disk, parse_gpu_query, usage
 from inferpack.doctor.runner import _safely
 from inferpack.doctor.service_checks import compare_answers
@@ -83,3 +85,33 @@ def test_a_probe_that_crashes_is_one_fail_line() -> None:
     [result] = _safely("cats", "container", broken)
     assert result.status == "FAIL" and result.name == "container"
     assert "KeyError" in result.found and "bug in the doctor" in result.next_step
+
+
+def test_gpu_on_a_cpu_service_only_ever_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(host_checks, "query_gpus", lambda: "no NVIDIA driver (nvidia-smi not found)")
+    [result] = host_checks.gpu("cats", None, docker=True)
+    assert result.status == "WARN" and "this service runs on CPU" in result.found
+    assert result.next_step.startswith("nothing to do for this CPU service")
+
+
+def test_gpu_service_with_its_gpu_nearly_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(host_checks, "query_gpus", lambda: parse_gpu_query("0, NVIDIA H200, 100, 143771\n"))
+    monkeypatch.setattr(
+        host_checks.checks, "check_gpu", lambda index: Check("gpu", True, "GPU 0: NVIDIA H200")
+    )
+    results = {r.name: r for r in host_checks.gpu("cats", 0, docker=False)}
+    assert results["gpu"].status == "PASS"
+    assert (
+        results["gpu-memory"].status == "WARN" and "100 MiB free of 143771 MiB" in results["gpu-memory"].found
+    )
+
+
+def test_gpu_service_without_a_driver_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(host_checks, "query_gpus", lambda: "no NVIDIA driver (nvidia-smi not found)")
+    monkeypatch.setattr(
+        host_checks.checks,
+        "check_gpu",
+        lambda index: Check("gpu", False, "nvidia-smi cannot run", "install it"),
+    )
+    [result] = host_checks.gpu("cats", 0, docker=False)
+    assert result.status == "FAIL" and result.next_step == "install the NVIDIA driver, or fix --gpu"
