@@ -57,6 +57,9 @@ def check_disk(work_root: Path, need_bytes: int) -> Check:
 
 def port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the front binds (asyncio sets SO_REUSEADDR): connections left in TIME_WAIT by a
+        # service just removed do not hold the port, a listener does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("0.0.0.0", port))
         except OSError:
