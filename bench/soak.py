@@ -77,6 +77,7 @@ async def soak(model: BenchModel, args: argparse.Namespace) -> None:
     print(f"RSS MiB: first {first:.0f}, last {last:.0f}, max {top:.0f} ({len(values)} samples)")
     settle = args.settle * 60
     print(f"RSS slope after the first {args.settle:g} min: {slope_mib_per_min(samples, settle):+.3f} MiB/min")
+    print(f"RSS slope over the second half: {slope_mib_per_min(samples, duration / 2):+.3f} MiB/min")
     print(f"RSS slope over the whole run: {slope_mib_per_min(samples, 0):+.3f} MiB/min")
 
 
