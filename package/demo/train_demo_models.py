@@ -16,21 +16,34 @@ not distorted.
 
 Models (both letterbox, RGB, x/255, NCHW, dynamic batch axis, ONNX opset 13):
 
-- shapes-classifier: 96x96 input, a 5-conv CNN with global average pooling -> 3 logits.
+- shapes-classifier: 96x96 input, per-image colour standardisation (InstanceNorm: the
+  shapes' colours are random, so colour must not matter; without it training sat at chance
+  for several epochs), 6 convs, global average + max pooling (a small shape on a large
+  background must not be averaged away) -> 3 logits.
 - shapes-detector: 256x256 input, anchor-free, one 32x32 grid (stride 8) fed by a small
-  encoder-decoder (stride 32 context merged back to stride 8). Each cell predicts distances
-  to the box edges and per-class sigmoid scores; the graph turns them into the YOLOv8 layout
-  ``[N, 4+3, 1024]`` (cx, cy, w, h in input pixels), so the server's real yolov8 decoding
-  and NMS are what serve it. Positives: the cell holding the box centre plus neighbouring
-  cells whose centre is inside the box and within 2.5 cells of its centre. Loss: GIoU on
-  positives + BCE on class scores whose positive target is the predicted box's IoU (so a
-  score ranks boxes by how well they fit, which is what NMS and mAP reward).
+  encoder-decoder (InstanceNorm input as above; stride 32 context merged back to stride
+  8). Each cell predicts distances to the box edges and per-class sigmoid scores; the
+  graph turns them into the YOLOv8 layout ``[N, 4+3, 1024]`` (cx, cy, w, h in input
+  pixels), so the server's real yolov8 decoding and NMS are what serve it. Positives: the
+  cell holding the box centre plus neighbouring cells whose centre is inside the box and
+  within 2.5 cells of its centre. Loss: GIoU on positives + BCE on class scores whose
+  positive target is the predicted box's IoU (so a score ranks boxes by how well they fit,
+  which is what NMS and mAP reward).
 
-Last run (2 shared CPU cores, torch 2.15 CPU threads=2): see ``RESULTS`` at the bottom of
-this docstring, written by hand from the script's output.
+Last run: ``/work/torchenv/bin/python package/demo/train_demo_models.py`` (defaults below),
+torch 2.15.0, 2 CPU threads on a 2-core machine shared with other jobs (load average 4-9, so
+expect it faster on an idle one), 2990 s in all:
 
-RESULTS
-    (filled in after the run)
+- classifier: 4000 images (made in 50 s), 12 epochs, 424 s; last epoch loss 0.202 (label
+  smoothing 0.05), train accuracy 0.994; exported 676 KiB; top-1 on 1000 held-out images
+  (seed 2) through ONNX Runtime and the server's postprocess: 0.986.
+- detector: 2500 scenes (made in 19 s), 14 epochs, 2542 s (60-240 s an epoch as the load
+  varied); last epoch loss 0.689, mean IoU of positive cells' boxes 0.909; exported 1269 KiB;
+  mAP@0.5 on 500 held-out scenes (seed 2, model-input pixels, server's yolov8 decoding + NMS
+  at threshold 0.05): 0.977 (circle 0.975, square 0.981, triangle 0.975).
+
+tests/integration/test_demo_models.py checks the committed models again over HTTP on other
+seeds.
 """
 
 from __future__ import annotations
