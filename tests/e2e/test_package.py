@@ -118,12 +118,16 @@ def installer_venv(tmp_path_factory: pytest.TempPathFactory, tiny_full_package: 
     return venv
 
 
-def run(command: list[str], cwd: Path, venv: Path | None) -> subprocess.CompletedProcess[str]:
+def run(
+    command: list[str], cwd: Path, venv: Path | None, work_root: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Runs as the operator would, with python3 being this interpreter (CPython 3.11)."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     env.pop("INFERPACK_VENV", None)
     if venv is not None:
         env["INFERPACK_VENV"] = str(venv)
+    if work_root is not None:
+        env["INFERPACK_WORK_ROOT"] = str(work_root)
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
@@ -144,14 +148,16 @@ def test_download_sh_verifies_then_loads(
     root = unpack(tiny_full_package, tmp_path / "pkg")
     assert not has_image(docker_client, tiny_image.id)
     try:
-        result = run(["bash", "pkg/original/download.sh"], tmp_path, venv=None)  # from any folder
+        work_root = tmp_path / "work"
+        result = run(["bash", "pkg/original/download.sh"], tmp_path, None, work_root)  # from any folder
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"PASS loaded image {tiny_image.tag} ({tiny_image.id})" in result.stdout
         assert result.stdout.rstrip().endswith("(see README.txt)")
         assert docker_client.images.get(tiny_image.tag).id == tiny_image.id
-        assert (root / ".venv").is_dir()  # the installer's venv: tolerated by the in-place check
+        # install.py's own venv lives in the work root (it outlives the package folder)
+        assert len(list((work_root / ".inferpack").glob("venv-*/bin/python"))) == 1
 
-        again = run(["bash", str(root / "original" / "download.sh")], root, venv=None)
+        again = run(["bash", str(root / "original" / "download.sh")], root, None, work_root)
         assert again.returncode == 0, again.stderr
         assert "is already in Docker: not loaded again" in again.stdout
     finally:
@@ -192,10 +198,10 @@ def test_download_sh_refuses_a_tampered_wheel_before_pip(
     root = unpack(tiny_full_package, tmp_path / "pkg")
     wheel = next((root / "wheels").glob("inferpack-*.whl"))
     flip_byte(wheel)
-    result = run(["bash", "original/download.sh"], root, venv=None)
+    result = run(["bash", "original/download.sh"], root, None, work_root=tmp_path / "work")
     assert result.returncode != 0
     assert f"install.py: wheels/{wheel.name} does not match its SHA-256 in manifest.json" in result.stderr
-    assert not (root / ".venv").exists()
+    assert not list((tmp_path / "work" / ".inferpack").glob("venv-*"))  # pip never ran
     assert not has_image(docker_client, tiny_image.id)
 
 
