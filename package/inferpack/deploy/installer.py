@@ -26,6 +26,7 @@ from inferpack.bundle import read_bundle
 from inferpack.deploy import checks
 from inferpack.deploy.extract import extract_package
 from inferpack.deploy.gate import GateFailed, predict_sample, record_sample_answer, wait_ready
+from inferpack.deploy.inventory import installed_services
 from inferpack.deploy.journal import Journal, finish, read_journal, record, work_root_lock
 from inferpack.deploy.layout import ServiceLayout
 from inferpack.deploy.manifest import Manifest, PackageError
@@ -105,6 +106,9 @@ class Installer:
                 checks.check_disk(self.root, self._space_needed(package_root, manifest)),
                 checks.check_port(options.port, held_by_us=self._front_holds(runtime, layout, options.port)),
                 checks.check_license(license_file, package_root / "vendor.pub", name),
+                checks.check_instances(
+                    license_file, name, [(s.name, s.license_file) for s in installed_services(self.root)]
+                ),
             ]
             if runtime.name == "docker":
                 preflight.append(checks.check_image(manifest.image.tag))

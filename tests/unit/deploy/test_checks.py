@@ -1,10 +1,15 @@
-"""The installer's port check against real sockets: a listener holds a port, TIME_WAIT does not."""
+"""Installer preflight checks: the port against real sockets, max_instances against real licenses."""
 
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
-from inferpack.deploy.checks import check_port, port_is_free
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from inferpack.deploy.checks import check_instances, check_port, port_is_free
+from inferpack.license.fingerprint import LicenseRequest, collect
+from inferpack.license.licfile import issue_license
 
 
 def _listener() -> socket.socket:
@@ -34,3 +39,37 @@ def test_connections_left_in_time_wait_do_not_hold_the_port() -> None:
     server.close()
     assert port_is_free(port)
     assert check_port(port, held_by_us=False).passed
+
+
+def _license(tmp_path: Path, file_name: str, max_instances: int | None) -> Path:
+    """A real signed license for this host, for deploy names cats and dogs."""
+    fingerprint = collect(Path("/"))
+    request = LicenseRequest(fingerprint.components, fingerprint.summary, "0.1.0", "2030-06-01T12:00:00Z")
+    text = issue_license(
+        Ed25519PrivateKey.generate(), request, ["cats", "dogs"], days=30, max_instances=max_instances
+    )
+    path = tmp_path / file_name
+    path.write_text(text)
+    return path
+
+
+def test_max_instances_counts_the_services_installed_with_the_same_license(tmp_path: Path) -> None:
+    shared = _license(tmp_path, "shared.lic", max_instances=1)
+    other = _license(tmp_path, "other.lic", max_instances=1)
+
+    first = check_instances(shared, "cats", [])
+    assert first.passed and first.detail == "1 of 1 licensed instance(s)"
+    # another service with another license does not count; reinstalling cats itself does not either
+    assert check_instances(shared, "dogs", [("birds", other), ("dogs", shared)]).passed
+
+    refused = check_instances(shared, "dogs", [("cats", shared), ("birds", other)])
+    assert not refused.passed
+    assert refused.detail == "2 of 1 licensed instance(s) (cats use it too)"
+    assert "remove a service" in refused.hint
+
+
+def test_no_limit_or_no_license_leaves_the_verdict_to_the_license_check(tmp_path: Path) -> None:
+    unlimited = _license(tmp_path, "unlimited.lic", max_instances=None)
+    assert check_instances(unlimited, "dogs", [("cats", unlimited)]).passed
+    assert check_instances(None, "dogs", []).passed
+    assert check_instances(tmp_path / "absent.lic", "dogs", []).passed
