@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from inferpack.deploy import loopback
 from inferpack.deploy.layout import ServiceLayout
 from inferpack.deploy.routes import RoutesError, read_routes
 from inferpack.deploy.runtime import InstanceStatus
@@ -70,9 +71,22 @@ def service_status(layout: ServiceLayout) -> ServiceStatus:
         layout=layout,
         settings=settings,
         serving=routes.active.version if routes else None,
-        instances=runtime.instances(layout),
+        instances=[_settle_starting(i) for i in runtime.instances(layout)],
         license=license_summary(layout),
     )
+
+
+def _settle_starting(instance: InstanceStatus) -> InstanceStatus:
+    """Docker says "starting" until its first probe, up to one interval after a backend starts
+    (right after an update or rollback); asking /readyz now, as that probe will, gives the answer."""
+    if instance.role != "backend" or instance.health != "starting" or instance.port is None:
+        return instance
+    try:
+        with loopback.opener.open(f"http://127.0.0.1:{instance.port}/readyz", timeout=2) as response:
+            ready = response.status == 200
+    except OSError:  # not answering, or 503 while loading
+        ready = False
+    return replace(instance, health="healthy") if ready else instance
 
 
 def _uptime(started_at: str | None) -> str:
