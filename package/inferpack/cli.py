@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from inferpack import __version__
+from inferpack.cli_errors import describe_failure
 from inferpack.config import load_config
 from inferpack.deploy.front import add_runtime_commands
 from inferpack.deploy.operator_cli import add_operator_commands
@@ -125,11 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.handler(args)
-    except (ConfigError, BundleError, ValueError) as exc:
-        print(f"inferpack {args.command}: {exc}", file=sys.stderr)
-        return 1
-    except LicenseError as exc:
-        print(f"inferpack {args.command}: {exc.reason}", file=sys.stderr)
+    except (ConfigError, BundleError, LicenseError, ValueError) as exc:  # e.g. serve's settings
+        print(f"inferpack {args.command}: {describe_failure(exc)}", file=sys.stderr)
         return 1
     return code
 
