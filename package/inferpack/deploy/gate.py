@@ -29,12 +29,21 @@ class GateFailed(RuntimeError):
     """The backend did not become ready, or its prediction failed; the message says how."""
 
 
-def _get(url: str, timeout_s: float) -> tuple[int, Any]:
+def readiness(url: str, timeout_s: float) -> str | None:
+    """None when ``url``/readyz answers 200, else why not: the server's reasons (or the front's
+    error message), or the connection failure."""
     try:
-        with loopback.opener.open(url, timeout=timeout_s) as response:
-            return response.status, json.loads(response.read() or b"null")
+        with loopback.opener.open(f"{url}/readyz", timeout=timeout_s) as response:
+            return None if response.status == 200 else f"HTTP {response.status}"
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+        try:
+            body = json.loads(exc.read() or b"{}")
+        except ValueError:
+            body = {}
+        reasons = (body.get("reasons") or [body.get("error_msg", "")]) if isinstance(body, dict) else []
+        return f"HTTP {exc.code}: " + "; ".join(str(r) for r in reasons if r)
+    except OSError as exc:
+        return f"not answering ({getattr(exc, 'reason', exc)})"
 
 
 def wait_ready(url: str, timeout_s: float, still_starting: Callable[[], str | None] = lambda: None) -> None:
@@ -43,13 +52,9 @@ def wait_ready(url: str, timeout_s: float, still_starting: Callable[[], str | No
     deadline = time.monotonic() + timeout_s
     reason = "no answer"
     while time.monotonic() < deadline:
-        try:
-            status, body = _get(f"{url}/readyz", timeout_s=5)
-            if status == 200:
-                return
-            reason = "; ".join(body.get("reasons", [])) if isinstance(body, dict) else str(body)
-        except (OSError, ValueError) as exc:
-            reason = f"not answering ({exc})"
+        if (not_ready := readiness(url, timeout_s=5)) is None:
+            return
+        reason = not_ready
         if (fatal := still_starting()) is not None:
             raise GateFailed(f"backend stopped while starting: {fatal}; last readiness: {reason}")
         time.sleep(0.25)

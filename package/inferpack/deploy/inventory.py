@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from inferpack.deploy import loopback
+from inferpack.deploy.gate import readiness
 from inferpack.deploy.layout import ServiceLayout
 from inferpack.deploy.routes import RoutesError, read_routes
 from inferpack.deploy.runtime import InstanceStatus
@@ -81,11 +81,7 @@ def _settle_starting(instance: InstanceStatus) -> InstanceStatus:
     (right after an update or rollback); asking /readyz now, as that probe will, gives the answer."""
     if instance.role != "backend" or instance.health != "starting" or instance.port is None:
         return instance
-    try:
-        with loopback.opener.open(f"http://127.0.0.1:{instance.port}/readyz", timeout=2) as response:
-            ready = response.status == 200
-    except OSError:  # not answering, or 503 while loading
-        ready = False
+    ready = readiness(f"http://127.0.0.1:{instance.port}", timeout_s=2) is None
     return replace(instance, health="healthy") if ready else instance
 
 

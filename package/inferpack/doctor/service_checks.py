@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import socket
-import urllib.error
 from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
 from inferpack.deploy import loopback
-from inferpack.deploy.gate import GateFailed, predict_sample, recorded_answer
+from inferpack.deploy.gate import GateFailed, predict_sample, readiness, recorded_answer
 from inferpack.deploy.manifest import MANIFEST, MODEL_DIR, PackageError, parse_manifest, sha256_file
 from inferpack.deploy.routes import FRONT_HEALTH_PATH, front_routes
 from inferpack.deploy.runtime import FRONT, InstanceStatus, instance_name
@@ -185,23 +184,6 @@ def port(service: Service, opts: Options) -> Result:
     return passed(service.name, "port", f"port {number}: this service's front answers")
 
 
-def probe_ready(url: str, timeout_s: float) -> str | None:
-    """None when ``url``/readyz answers 200, else why not: the server's reasons, the front's
-    error message, or the connection failure."""
-    try:
-        with loopback.opener.open(f"{url}/readyz", timeout=timeout_s) as response:
-            return None if response.status == 200 else f"HTTP {response.status}"
-    except urllib.error.HTTPError as exc:
-        try:
-            body = json.loads(exc.read() or b"{}")
-        except ValueError:
-            body = {}
-        reasons = (body.get("reasons") or [body.get("error_msg", "")]) if isinstance(body, dict) else []
-        return f"HTTP {exc.code}: " + "; ".join(str(r) for r in reasons if r)
-    except OSError as exc:
-        return f"not answering ({getattr(exc, 'reason', exc)})"
-
-
 def _ready_hint(service: Service, reason: str) -> str:
     if "license" in reason:
         return "see the license checks below"
@@ -221,7 +203,7 @@ def ready(service: Service, opts: Options) -> Result | None:
          f"{service.start_script}"),
     )  # fmt: skip
     for probed, what, hint in probes:
-        if (reason := probe_ready(f"http://127.0.0.1:{probed}", opts.timeout_s)) is not None:
+        if (reason := readiness(f"http://127.0.0.1:{probed}", opts.timeout_s)) is not None:
             return failed(service.name, "ready", f"{what}: {reason}", hint or _ready_hint(service, reason))
     return passed(service.name, "ready", f"port {port}/readyz: ready (version {active.version})")
 
