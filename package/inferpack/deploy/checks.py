@@ -17,7 +17,7 @@ from inferpack.deploy.runtime import Runtime
 from inferpack.license.errors import LicenseError
 from inferpack.license.fingerprint import collect
 from inferpack.license.keys import load_public_key
-from inferpack.license.licfile import parse_license
+from inferpack.license.licfile import License, parse_license
 from inferpack.license.verify import verify_license
 
 
@@ -130,13 +130,14 @@ def check_license(license_file: Path | None, vendor_key: Path, deploy_name: str)
 def check_instances(license_file: Path | None, deploy_name: str, others: list[tuple[str, Path]]) -> Check:
     """The license's ``max_instances``: services on this work root installed with the same license
     (same issue id), this one included. ``others`` are the other services' (name, license file)."""
-    try:
-        lic = parse_license(license_file.read_text(encoding="utf-8")) if license_file else None
-    except (OSError, UnicodeDecodeError, LicenseError):
-        lic = None  # check_license says why
+    lic = _read_license(license_file) if license_file else None  # unreadable: check_license says why
     if lic is None or lic.limits.max_instances is None:
         return Check("instances", True, "no instance limit in the license")
-    sharing = [name for name, path in others if name != deploy_name and _issue_id(path) == lic.issue_id]
+    sharing = [
+        name
+        for name, path in others
+        if name != deploy_name and (other := _read_license(path)) and other.issue_id == lic.issue_id
+    ]
     limit, count = lic.limits.max_instances, len(sharing) + 1
     detail = f"{count} of {limit} licensed instance(s)" + (
         f" ({', '.join(sharing)} use it too)" if sharing else ""
@@ -149,8 +150,8 @@ def check_instances(license_file: Path | None, deploy_name: str, others: list[tu
     )
 
 
-def _issue_id(license_file: Path) -> str | None:
+def _read_license(path: Path) -> License | None:
     try:
-        return parse_license(license_file.read_text(encoding="utf-8")).issue_id
+        return parse_license(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, LicenseError):
         return None
