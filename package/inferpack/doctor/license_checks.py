@@ -15,6 +15,7 @@ from pathlib import Path
 from inferpack.doctor.context import Service
 from inferpack.doctor.result import Result, failed, passed, warned
 from inferpack.license._time import format_utc, utcnow
+from inferpack.license.clock import STATE_FILE as CLOCK_STATE_FILE
 from inferpack.license.clock import ClockGuard, clock_key
 from inferpack.license.errors import LicenseError
 from inferpack.license.fingerprint import COMPONENT_KINDS, Fingerprint
@@ -22,7 +23,6 @@ from inferpack.license.keys import load_public_key
 from inferpack.license.licfile import License
 from inferpack.license.verify import LicenseState, match_fingerprint, verify_license
 
-CLOCK_STATE = "license-clock.json"  # in the service's state/, as the server keeps it
 RENEW_WITHIN_DAYS = 14
 
 
@@ -128,13 +128,13 @@ def fingerprint_check(
 def clock_check(service: Service, fingerprint: Fingerprint, now: datetime | None = None) -> Result:
     """The server's clock guard, run on a copy of its state: rolled back beyond the tolerance?"""
     now = now or utcnow()
-    state = service.layout.state_dir / CLOCK_STATE
+    state = service.layout.state_dir / CLOCK_STATE_FILE
     if not state.is_file():
         return passed(
             service.name, "clock", f"system clock {format_utc(now)}; the server has no clock mark yet"
         )
     with tempfile.TemporaryDirectory(prefix="inferpack-doctor-") as scratch:
-        copy = Path(scratch) / CLOCK_STATE
+        copy = Path(scratch) / CLOCK_STATE_FILE
         try:
             shutil.copyfile(state, copy)
             ClockGuard(copy, clock_key(fingerprint)).check(now)

@@ -32,6 +32,7 @@ from inferpack.license.fingerprint import APP_KEY, Fingerprint
 log = logging.getLogger("inferpack.license")
 
 DEFAULT_TOLERANCE = timedelta(hours=24)
+STATE_FILE = "license-clock.json"  # the server keeps it in its state dir; trouble_shooting reads it
 _STATE_VERSION = 1
 _RESET_HINT = "ask the vendor's support for a clock-reset license (licenses/README.md)"
 

@@ -26,6 +26,7 @@ from inferpack import __version__
 from inferpack.bundle import read_bundle
 from inferpack.config import ServerConfig
 from inferpack.errors import BundleError
+from inferpack.license.clock import STATE_FILE as CLOCK_STATE_FILE
 from inferpack.license.guard import LicenseGuard
 from inferpack.license.keys import load_public_key
 from inferpack.model import Model
@@ -116,7 +117,7 @@ def _license_guard(config: ServerConfig) -> LicenseGuard | None:
         config.license_file,
         load_public_key(config.vendor_public_key),
         config.deploy_name,
-        clock_state_path=config.state_dir / "license-clock.json",
+        clock_state_path=config.state_dir / CLOCK_STATE_FILE,
         root=config.host_root,
         snapshot=config.fingerprint_snapshot,
         recheck_interval_s=config.license_recheck_s,

@@ -14,6 +14,7 @@ from inferpack.deploy.process_runtime import ProcessRuntime
 from inferpack.deploy.settings import ServiceSettings
 from inferpack.doctor import license_checks
 from inferpack.doctor.context import Service
+from inferpack.license.clock import STATE_FILE as CLOCK_STATE_FILE
 from inferpack.license.clock import ClockGuard, clock_key
 from inferpack.license.fingerprint import Fingerprint, LicenseRequest, hash_component
 from inferpack.license.keys import public_pem
@@ -105,7 +106,7 @@ def test_no_license_is_a_development_install(service: Service) -> None:
 
 def test_a_clock_set_back_fails_and_the_mark_is_left_alone(service: Service, key: Ed25519PrivateKey) -> None:
     install(service, key)
-    state = service.layout.state_dir / license_checks.CLOCK_STATE
+    state = service.layout.state_dir / CLOCK_STATE_FILE
     ClockGuard(state, clock_key(machine())).check(NOW + timedelta(days=3))
     before = state.read_bytes()
     status, found, step = by_name(service, machine())["clock"]
@@ -120,7 +121,7 @@ def test_a_clock_moving_forward_passes_without_moving_the_mark(
     service: Service, key: Ed25519PrivateKey
 ) -> None:
     install(service, key)
-    state = service.layout.state_dir / license_checks.CLOCK_STATE
+    state = service.layout.state_dir / CLOCK_STATE_FILE
     ClockGuard(state, clock_key(machine())).check(NOW - timedelta(days=3))
     before = state.read_bytes()
     assert by_name(service, machine())["clock"][0] == "PASS"
