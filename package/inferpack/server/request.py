@@ -56,8 +56,9 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 
 
 def _top_num(value: Any) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses
+    if isinstance(value, str) and (digits := value.strip()).isascii() and digits.isdigit():
+        value = int(digits)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidArgument(f"top_num must be a positive integer, got {value!r}")
     return value
