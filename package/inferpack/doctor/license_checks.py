@@ -20,8 +20,8 @@ from inferpack.license.clock import ClockGuard, clock_key
 from inferpack.license.errors import LicenseError
 from inferpack.license.fingerprint import COMPONENT_KINDS, Fingerprint
 from inferpack.license.keys import load_public_key
-from inferpack.license.licfile import License
-from inferpack.license.verify import LicenseState, match_fingerprint, verify_license
+from inferpack.license.licfile import HostBinding
+from inferpack.license.verify import LicenseState, licensed_host, match_fingerprint, verify_license
 
 RENEW_WITHIN_DAYS = 14
 
@@ -79,11 +79,11 @@ def license_check(service: Service, state: LicenseState | None) -> Result:
     return passed(name, "license", found)
 
 
-def changed_components(lic: License, fingerprint: Fingerprint) -> tuple[list[str], list[str]]:
+def changed_components(host: HostBinding, fingerprint: Fingerprint) -> tuple[list[str], list[str]]:
     """Pure: (licensed kinds whose value differs now, licensed kinds not found on this machine)."""
     changed, missing = [], []
     for kind in COMPONENT_KINDS:  # the fingerprint's own order, steadiest first
-        if (licensed := lic.components.get(kind)) is None:
+        if (licensed := host.components.get(kind)) is None:
             continue
         if kind not in fingerprint.components:
             missing.append(kind)
@@ -104,9 +104,10 @@ def fingerprint_check(
         return None
     lic = state.license
     match = state.match or match_fingerprint(lic, fingerprint)
-    changed, missing = changed_components(lic, fingerprint)
+    changed, missing = changed_components(licensed_host(lic, match), fingerprint)
     differences = [f"{k} changed" for k in changed] + [f"{k} not found" for k in missing]
-    policy = f"{match.matched} of {match.total} match, {match.required} required"
+    host = f" (licensed host {match.host} of {match.hosts})" if match.hosts > 1 else ""
+    policy = f"{match.matched} of {match.total} match{host}, {match.required} required"
     if match.problem() is not None:
         return failed(
             service.name,

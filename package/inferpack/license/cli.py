@@ -19,7 +19,7 @@ from inferpack.license._time import format_utc
 from inferpack.license.errors import LicenseError
 from inferpack.license.fingerprint import COMPONENT_KINDS, collect, read_request, write_request
 from inferpack.license.keys import generate_keypair, key_id, load_private_key, load_public_key
-from inferpack.license.licfile import TRIAL_DAYS, issue_license, parse_license
+from inferpack.license.licfile import TRIAL_DAYS, License, issue_license, parse_license
 from inferpack.license.verify import match_fingerprint, verify_license
 
 _FAILURES = (LicenseError, OSError, ValueError)
@@ -58,10 +58,10 @@ def _keygen(args: argparse.Namespace) -> int:
 
 @one_line_errors(_FAILURES, "inferpack license issue")
 def _issue(args: argparse.Namespace) -> int:
-    request = read_request(args.request)
+    requests = [read_request(path) for path in args.request]
     text = issue_license(
         load_private_key(args.key),
-        request,
+        requests,
         [name.strip() for name in args.deploy.split(",") if name.strip()],
         days=args.days,
         until=args.until,
@@ -75,12 +75,29 @@ def _issue(args: argparse.Namespace) -> int:
     )
     write_new(args.out, text.encode(), 0o644)
     lic = parse_license(text)
-    if len(lic.components) < 3:
-        weak = f"warning: only {len(lic.components)} fingerprint component(s); the machine binding is weak"
-        print(weak, file=sys.stderr)
+    for number, host in enumerate(lic.hosts, 1):
+        if len(host.components) < 3:
+            which = f" (host {number}, {args.request[number - 1]})" if len(lic.hosts) > 1 else ""
+            weak = f"only {len(host.components)} fingerprint component(s){which}; the machine binding is weak"
+            print(f"warning: {weak}", file=sys.stderr)
     names = ", ".join(lic.deploy_names)
-    print(f"wrote {args.out}: deploy {names}, valid {lic.validity()}, issue id {lic.issue_id}")
+    hosts = f", {len(lic.hosts)} hosts" if len(lic.hosts) > 1 else ""
+    print(f"wrote {args.out}: deploy {names}{hosts}, valid {lic.validity()}, issue id {lic.issue_id}")
     return 0
+
+
+def _host_rows(lic: License) -> list[tuple[str, str]]:
+    """A components and a policy row per licensed host (numbered when there are several)."""
+    rows = []
+    for number, host in enumerate(lic.hosts, 1):
+        gpus = host.policy.require_gpus
+        need = f"at least {host.policy.min_matches} matching" + (
+            f", {len(gpus)} licensed GPU(s) present" if gpus else ""
+        )
+        suffix = f" {number}" if len(lic.hosts) > 1 else ""
+        rows.append((f"components{suffix}", ", ".join(k for k in COMPONENT_KINDS if k in host.components)))
+        rows.append((f"policy{suffix}", need))
+    return rows
 
 
 @one_line_errors(_FAILURES, "inferpack license show")
@@ -89,7 +106,6 @@ def _show(args: argparse.Namespace) -> int:
     lic = parse_license(text)
     fingerprint = collect(args.root, args.snapshot)
     limits = lic.limits
-    gpus = f", {len(lic.policy.require_gpus)} licensed GPU(s) present" if lic.policy.require_gpus else ""
     rows = [
         ("licensee", lic.licensee or "(none)"),
         ("deploy names", ", ".join(lic.deploy_names)),
@@ -97,12 +113,14 @@ def _show(args: argparse.Namespace) -> int:
         ("issued", f"{format_utc(lic.issued_at)}, issue id {lic.issue_id}"),
         ("vendor key id", lic.key_id),
         ("limits", f"max_instances {limits.max_instances or 'any'}, max_qps {limits.max_qps or 'any'}"),
-        ("components", ", ".join(k for k in COMPONENT_KINDS if k in lic.components)),
-        ("policy", f"at least {lic.policy.min_matches} matching{gpus}"),
+        *_host_rows(lic),
         ("clock reset", "yes (one-shot)" if lic.clock_reset else "no"),
     ]
     match = match_fingerprint(lic, fingerprint)
-    rows.append(("this machine", match.problem() or f"{match.matched} of {match.total} components match"))
+    host = f" (licensed host {match.host})" if match.hosts > 1 else ""
+    rows.append(
+        ("this machine", match.problem() or f"{match.matched} of {match.total} components match{host}")
+    )
     if args.public_key is None:
         verdict, code = "signature not checked (pass --public-key to verify)", 0
     else:
@@ -151,13 +169,21 @@ def add_license_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
 
     issue = verbs.add_parser("issue", help="sign a license for a customer's fingerprint request")
     issue.add_argument("--key", type=Path, required=True, help="vendor private key (PEM)")
-    issue.add_argument("--request", type=Path, required=True, help="the customer's fingerprint request JSON")
+    issue.add_argument(
+        "--request",
+        type=Path,
+        required=True,
+        action="append",
+        help="the customer's fingerprint request JSON; repeat it, one per node, for a cluster license",
+    )
     issue.add_argument("--deploy", required=True, help="deploy name(s), comma-separated")
     span = issue.add_mutually_exclusive_group(required=True)
     span.add_argument("--days", type=int, help="valid for N days from now")
     span.add_argument("--until", type=_iso_date, help="valid through this UTC date (YYYY-MM-DD)")
     span.add_argument("--trial", action="store_true", help=f"a trial license: {TRIAL_DAYS} days")
-    issue.add_argument("--max-instances", type=int, help="service instances allowed on the machine")
+    issue.add_argument(
+        "--max-instances", type=int, help="service instances (replicas, across a cluster) allowed"
+    )
     issue.add_argument("--max-qps", type=float, help="requests per second the server admits")
     issue.add_argument("--gpu", action="store_true", help="bind to the request's GPU(s) too")
     issue.add_argument("--licensee", default="", help="customer name shown in the license")

@@ -9,6 +9,10 @@
     <base64 of the Ed25519 signature over b"inferpack-license-v1\\n" + payload>
     -----END INFERPACK LICENSE-----
 
+A license binds one host (format version 1: ``components`` and ``policy`` at the top) or several
+(version 2, for a cluster: ``hosts``, a list of ``{components, policy}``, one per node's request).
+A single-host license is still written as version 1, so builds that predate clusters read it.
+
 Base64 of the exact bytes, rather than JSON re-serialised for checking, means re-wrapping,
 CRLF line ends or indentation picked up in an e-mail change nothing: all whitespace inside the
 block is dropped before decoding. The signing context keeps a license signature from ever being
@@ -37,6 +41,7 @@ from inferpack.names import is_deploy_name
 
 LICENSE_FORMAT = "inferpack-license"
 LICENSE_VERSION = 1
+MULTI_HOST_VERSION = 2
 TRIAL_DAYS = 30
 SIGNING_CONTEXT = b"inferpack-license-v1\n"
 
@@ -60,12 +65,19 @@ class MatchPolicy:
 
 
 @dataclass(frozen=True)
+class HostBinding:
+    """One licensed machine: its fingerprint components and how many of them must match."""
+
+    components: Mapping[str, ComponentValue]
+    policy: MatchPolicy
+
+
+@dataclass(frozen=True)
 class License:
     issue_id: str
     licensee: str
     deploy_names: tuple[str, ...]
-    components: Mapping[str, ComponentValue]
-    policy: MatchPolicy
+    hosts: tuple[HostBinding, ...]  # a machine is licensed when it matches any one of them
     issued_at: datetime
     not_before: datetime
     not_after: datetime
@@ -160,6 +172,27 @@ def _time_field(data: Mapping[str, Any], key: str) -> datetime:
         raise LicenseError(f"malformed license: {key!r} is not a UTC ISO-8601 time") from None
 
 
+def _parse_host(data: Mapping[str, Any]) -> HostBinding:
+    components = parse_components(data.get("components"), "malformed license")
+    policy = _get(data, "policy", dict)
+    min_matches = _get(policy, "min_matches", int)
+    require_gpus = _get(policy, "require_gpus", list)
+    if not 1 <= min_matches <= len(components) or not set(require_gpus) <= set(
+        components.get("gpu_uuids", ())
+    ):
+        raise LicenseError("malformed license: the match policy does not fit the licensed components")
+    return HostBinding(components, MatchPolicy(min_matches, tuple(require_gpus)))
+
+
+def _parse_hosts(data: Mapping[str, Any]) -> tuple[HostBinding, ...]:
+    if data["version"] == LICENSE_VERSION:
+        return (_parse_host(data),)
+    hosts = _get(data, "hosts", list)
+    if not hosts or not all(isinstance(host, dict) for host in hosts):
+        raise LicenseError("malformed license: 'hosts' must list at least one host object")
+    return tuple(_parse_host(host) for host in hosts)
+
+
 def parse_payload(payload: bytes, signature: bytes) -> License:
     """The License in ``payload``; says nothing about who signed it (``check_signature`` does)."""
     try:
@@ -168,27 +201,20 @@ def parse_payload(payload: bytes, signature: bytes) -> License:
         raise LicenseError("malformed license: the payload is not JSON") from None
     if not isinstance(data, dict) or data.get("format") != LICENSE_FORMAT:
         raise LicenseError(f"malformed license: not an {LICENSE_FORMAT!r} payload")
-    if data.get("version") != LICENSE_VERSION:
+    if data.get("version") not in (LICENSE_VERSION, MULTI_HOST_VERSION):
         raise LicenseError(
-            f"unsupported license format version {data.get('version')!r} (this build reads {LICENSE_VERSION})"
+            f"unsupported license format version {data.get('version')!r} "
+            f"(this build reads {LICENSE_VERSION} and {MULTI_HOST_VERSION})"
         )
     names = _get(data, "deploy_names", list)
     if not names or not all(isinstance(n, str) and is_deploy_name(n) for n in names):
         raise LicenseError("malformed license: 'deploy_names' must list valid deploy names")
-    components = parse_components(data.get("components"), "malformed license")
-    policy, limits = _get(data, "policy", dict), _get(data, "limits", dict)
-    min_matches = _get(policy, "min_matches", int)
-    require_gpus = _get(policy, "require_gpus", list)
-    if not 1 <= min_matches <= len(components) or not set(require_gpus) <= set(
-        components.get("gpu_uuids", ())
-    ):
-        raise LicenseError("malformed license: the match policy does not fit the licensed components")
+    limits = _get(data, "limits", dict)
     lic = License(
         issue_id=_get(data, "issue_id", str),
         licensee=_get(data, "licensee", str),
         deploy_names=tuple(names),
-        components=components,
-        policy=MatchPolicy(min_matches, tuple(require_gpus)),
+        hosts=_parse_hosts(data),
         issued_at=_time_field(data, "issued_at"),
         not_before=_time_field(data, "not_before"),
         not_after=_time_field(data, "not_after"),
@@ -231,9 +257,45 @@ def _validity(now: datetime, days: int | None, until: date | None, trial: bool) 
     return not_before, now.replace(microsecond=0) + timedelta(days=span)
 
 
+def _host_json(
+    request: LicenseRequest, *, gpu: bool, min_matches: int | None, what: str
+) -> dict[str, object]:
+    if not request.components:
+        raise ValueError(f"{what} has no fingerprint components; nothing to bind the license to")
+    if gpu and not request.components.get("gpu_uuids"):
+        raise ValueError(f"a GPU license needs GPUs in {what}, and it lists none")
+    total = len(request.components)
+    required = default_min_matches(total) if min_matches is None else min_matches
+    if not 1 <= required <= total:
+        raise ValueError(f"min_matches must be between 1 and {total} (components in {what})")
+    gpus = request.components.get("gpu_uuids", ()) if gpu else ()
+    return {
+        "components": components_to_json(request.components),
+        "policy": {"min_matches": required, "require_gpus": list(gpus)},
+    }
+
+
+def _hosts_json(
+    requests: Sequence[LicenseRequest], *, gpu: bool, min_matches: int | None
+) -> list[dict[str, object]]:
+    """One binding per request; the same machine twice is a vendor's slip (a node's request sent
+    twice instead of another node's), so it is refused rather than silently merged."""
+    if not requests:
+        raise ValueError("give at least one fingerprint request")
+    several = len(requests) > 1
+    hosts: list[dict[str, object]] = []
+    for number, request in enumerate(requests, 1):
+        what = f"request {number}" if several else "the request"
+        host = _host_json(request, gpu=gpu, min_matches=min_matches, what=what)
+        if host["components"] in [h["components"] for h in hosts]:
+            raise ValueError(f"{what} is the same machine as an earlier one")
+        hosts.append(host)
+    return hosts
+
+
 def issue_license(
     private_key: Ed25519PrivateKey,
-    request: LicenseRequest,
+    request: LicenseRequest | Sequence[LicenseRequest],
     deploy_names: Sequence[str],
     *,
     days: int | None = None,
@@ -247,10 +309,12 @@ def issue_license(
     clock_reset: bool = False,
     now: datetime | None = None,
 ) -> str:
-    """Signs a license for the machine in ``request``; ValueError for arguments that make no sense.
+    """Signs a license for the machine in ``request`` (or for each of several machines, in a list of
+    requests: a cluster's nodes); ValueError for arguments that make no sense.
 
-    A trial lasts TRIAL_DAYS. ``gpu`` binds the license to every GPU in the request (they must all
-    be present at verification). ``clock_reset`` lets support clear a clock-rollback lock once.
+    A trial lasts TRIAL_DAYS. ``gpu`` binds each machine to every GPU in its request (they must all
+    be present at verification); ``min_matches`` applies to each machine. ``clock_reset`` lets
+    support clear a clock-rollback lock once.
     """
     now = now or utcnow()
     not_before, not_after = _validity(now, days, until, trial)
@@ -259,35 +323,27 @@ def issue_license(
         raise ValueError(
             f"invalid deploy name(s) {bad_names or '(none given)'}: letters, digits, '_.-', up to 64"
         )
-    if not request.components:
-        raise ValueError("the request has no fingerprint components; nothing to bind the license to")
-    if gpu and not request.components.get("gpu_uuids"):
-        raise ValueError("a GPU license needs GPUs in the request, and it lists none")
-    total = len(request.components)
-    min_matches = default_min_matches(total) if min_matches is None else min_matches
-    if not 1 <= min_matches <= total:
-        raise ValueError(f"min_matches must be between 1 and {total} (components in the request)")
+    requests = [request] if isinstance(request, LicenseRequest) else list(request)
+    hosts = _hosts_json(requests, gpu=gpu, min_matches=min_matches)
     for name, limit in (("max_instances", max_instances), ("max_qps", max_qps)):
         if limit is not None and limit <= 0:
             raise ValueError(f"{name} must be positive")
     if not licensee.isprintable() or len(licensee) > 200:
         raise ValueError("licensee must be one line of at most 200 characters")
-    gpus = request.components.get("gpu_uuids", ()) if gpu else ()
-    payload = {
+    payload: dict[str, object] = {
         "format": LICENSE_FORMAT,
-        "version": LICENSE_VERSION,
+        "version": LICENSE_VERSION if len(hosts) == 1 else MULTI_HOST_VERSION,
         "issue_id": str(uuid.uuid4()),
         "licensee": licensee,
         "deploy_names": list(dict.fromkeys(deploy_names)),
-        "components": components_to_json(request.components),
-        "policy": {"min_matches": min_matches, "require_gpus": list(gpus)},
+        **(hosts[0] if len(hosts) == 1 else {"hosts": hosts}),
         "issued_at": format_utc(now),
         "not_before": format_utc(not_before),
         "not_after": format_utc(not_after),
         "trial": trial,
         "clock_reset": clock_reset,
         "limits": {"max_instances": max_instances, "max_qps": max_qps},
-        "product_version": request.product_version,
+        "product_version": requests[0].product_version,
         "key_id": key_id(private_key.public_key()),
     }
     data = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
@@ -304,6 +360,7 @@ def _armor(payload: bytes, signature: bytes) -> str:
     header = [
         f"# inferpack license for {lic.licensee or '(no licensee)'}",
         f"# deploy names: {', '.join(lic.deploy_names)}",
+        *([f"# licensed hosts: {len(lic.hosts)}"] if len(lic.hosts) > 1 else []),
         f"# valid {lic.validity()}",
         f"# issue id {lic.issue_id}, vendor key {lic.key_id}",
         "# These comment lines are informational; only the signed block below counts.",

@@ -11,7 +11,7 @@ from inferpack.license._time import format_utc, require_aware, utcnow
 from inferpack.license.clock import ClockGuard
 from inferpack.license.errors import LicenseError
 from inferpack.license.fingerprint import ComponentValue, Fingerprint
-from inferpack.license.licfile import License, check_signature, decode_armor, parse_payload
+from inferpack.license.licfile import HostBinding, License, check_signature, decode_armor, parse_payload
 
 
 @dataclass(frozen=True)
@@ -23,34 +23,63 @@ class Match:
     required: int
     gpus_present: int
     gpus_required: int
+    host: int = 1  # which of the license's hosts this is (1-based)
+    hosts: int = 1
 
     def problem(self) -> str | None:
+        closest = f" (closest of {self.hosts} licensed hosts: host {self.host})" if self.hosts > 1 else ""
         if self.matched < self.required:
             return (
                 f"wrong machine: {self.matched} of {self.total} fingerprint components match, "
-                f"at least {self.required} required"
+                f"at least {self.required} required{closest}"
             )
         if self.gpus_present < self.gpus_required:
-            return f"wrong machine: {self.gpus_present} of the {self.gpus_required} licensed GPU(s) present"
+            return (
+                f"wrong machine: {self.gpus_present} of the {self.gpus_required} licensed GPU(s) "
+                f"present{closest}"
+            )
         return None
+
+    def describe(self) -> str:
+        """``3/4`` components, and which host of a multi-host license matched."""
+        host = f" (host {self.host} of {self.hosts})" if self.hosts > 1 else ""
+        return f"{self.matched}/{self.total}{host}"
 
 
 def _as_set(value: ComponentValue) -> set[str]:
     return set(value) if isinstance(value, tuple) else {value}
 
 
-def match_fingerprint(lic: License, fingerprint: Fingerprint) -> Match:
+def _match_host(host: HostBinding, fingerprint: Fingerprint, number: int, hosts: int) -> Match:
     """N-of-M: a scalar component matches when equal, a list (NICs, GPUs) when any hash is shared."""
     matched = sum(
         bool(_as_set(licensed) & _as_set(fingerprint.components[kind]))
-        for kind, licensed in lic.components.items()
+        for kind, licensed in host.components.items()
         if kind in fingerprint.components
     )
     gpus = _as_set(fingerprint.components.get("gpu_uuids", ()))
-    required_gpus = set(lic.policy.require_gpus)
+    required_gpus = set(host.policy.require_gpus)
     return Match(
-        matched, len(lic.components), lic.policy.min_matches, len(required_gpus & gpus), len(required_gpus)
+        matched,
+        len(host.components),
+        host.policy.min_matches,
+        len(required_gpus & gpus),
+        len(required_gpus),
+        number,
+        hosts,
     )
+
+
+def match_fingerprint(lic: License, fingerprint: Fingerprint) -> Match:
+    """This machine against each licensed host on its own (never components pooled across hosts):
+    the first host it matches, else the closest one, to word why it does not."""
+    matches = [_match_host(h, fingerprint, n, len(lic.hosts)) for n, h in enumerate(lic.hosts, 1)]
+    return min(matches, key=lambda m: (m.problem() is not None, m.required - m.matched, m.host))
+
+
+def licensed_host(lic: License, match: Match) -> HostBinding:
+    """The host binding ``match`` was made against."""
+    return lic.hosts[match.host - 1]
 
 
 @dataclass(frozen=True)
@@ -85,7 +114,7 @@ class LicenseState:
                 limits={"max_instances": lic.limits.max_instances, "max_qps": lic.limits.max_qps},
             )
         if self.match is not None:
-            info["matched_components"] = f"{self.match.matched}/{self.match.total}"
+            info["matched_components"] = self.match.describe()
         return info
 
 

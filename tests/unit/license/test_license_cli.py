@@ -2,50 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import stat
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from inferpack.license import sources
-from inferpack.license.cli import add_license_commands
 from inferpack.license.licfile import parse_license
 
-from ._fakes import GPU_UUIDS, FakeHost
-
-Cli = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    """``cli(*argv) -> (exit code, stdout, stderr)`` through a parser built like the lead's."""
-    monkeypatch.setattr(sources, "nvidia_gpu_uuids", lambda: list(GPU_UUIDS))  # no real NVML here
-    parser = argparse.ArgumentParser(prog="inferpack")
-    add_license_commands(parser.add_subparsers(dest="command", required=True))
-
-    def run(*argv: str | Path) -> tuple[int, str, str]:
-        args = parser.parse_args([str(a) for a in argv])
-        code = args.handler(args)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-@pytest.fixture
-def vendor(tmp_path: Path, cli: Cli) -> Path:
-    code, _, _ = cli("license", "keygen", "--out", tmp_path / "vendor-keys")
-    assert code == 0
-    return tmp_path / "vendor-keys"
-
-
-@pytest.fixture
-def request_file(tmp_path: Path, cli: Cli, host: FakeHost) -> Path:
-    code, _, _ = cli("fingerprint", "--root", host.root, "--out", tmp_path / "req.json")
-    assert code == 0
-    return tmp_path / "req.json"
+from ._fakes import FakeHost
+from .conftest import Cli
 
 
 def _one_line(err: str) -> str:
@@ -107,7 +73,7 @@ def test_keygen_fingerprint_issue_show(
     assert out.startswith(f"wrote {lic}: deploy cats, dogs, valid ")
     issued = parse_license(lic.read_text())
     assert (issued.limits.max_qps, issued.limits.max_instances, issued.licensee) == (12.5, 3, "ACME Corp")
-    assert issued.policy.require_gpus
+    assert issued.hosts[0].policy.require_gpus
 
     code, out, err = cli("license", "show", lic, "--public-key", pub, "--deploy", "dogs", "--root", host.root)
     assert (code, err) == (0, "")

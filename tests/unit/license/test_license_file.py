@@ -39,8 +39,9 @@ def test_issued_license_round_trips(make_license: MakeLicense, vendor_key: Ed255
     assert lic.not_after == T0 + timedelta(days=365)
     assert (lic.limits.max_instances, lic.limits.max_qps) == (2, 25.0)
     assert isinstance(lic.limits.max_qps, float)
-    assert lic.policy.min_matches == 6  # 7 components: all but one
-    assert lic.policy.require_gpus == lic.components["gpu_uuids"]
+    (host,) = lic.hosts
+    assert host.policy.min_matches == 6  # 7 components: all but one
+    assert host.policy.require_gpus == host.components["gpu_uuids"]
     assert lic.key_id == key_id(vendor_key.public_key())
     assert not lic.trial and not lic.clock_reset
     assert "# inferpack license for ACME Corp" in text
@@ -158,7 +159,7 @@ def test_malformed_armor_says_why(text: str, reason: str) -> None:
     ("change", "reason"),
     [
         ({"format": "other"}, "malformed license: not an 'inferpack-license' payload"),
-        ({"version": 2}, "unsupported license format version 2 (this build reads 1)"),
+        ({"version": 3}, "unsupported license format version 3 (this build reads 1 and 2)"),
         ({"licensee": 5}, "field 'licensee' is missing or has the wrong type"),
         ({"trial": 1}, "field 'trial' is missing or has the wrong type"),
         ({"deploy_names": ["a/b"]}, "'deploy_names' must list valid deploy names"),
