@@ -92,6 +92,14 @@ class Model:
         return self.fixed_batch
 
     @property
+    def input_tensor(self) -> TensorInfo:
+        return self._input
+
+    @property
+    def output_tensor(self) -> TensorInfo:
+        return self.engine.outputs[self._output_index]
+
+    @property
     def target_size(self) -> tuple[int, int]:
         return (self.spec.input.width, self.spec.input.height)
 

@@ -294,3 +294,18 @@ def test_lu_for_a_service_that_is_not_installed(tmp_path: Path) -> None:
     result = run_lu(tmp_path / "work", "ghost", str(tmp_path / "x.lic"))
     assert result.returncode == 1
     assert "not installed" in result.stderr
+
+
+async def test_open_inference_protocol_refused_with_the_reason(
+    licensed: Any, vendor: Vendor, host: FakeHost, tmp_path: Path
+) -> None:
+    issued = datetime.now(UTC) - timedelta(days=40)
+    vendor.issue(host.root, tmp_path / "license" / "license.lic", days=30, now=issued)
+    client = await licensed()
+    image = {"name": "image", "datatype": "BYTES", "shape": [1], "data": [IMAGE]}
+    response = await client.post("/v2/models/demo/infer", json={"inputs": [image]})
+    assert response.status == 403
+    error = (await response.json())["error"]
+    assert error.startswith("Auth check failed: ") and "expired on" in error
+    ready = await client.get("/v2/health/ready")
+    assert ready.status == 503 and "expired on" in (await ready.json())["error"]

@@ -36,6 +36,7 @@ from inferpack.server.metrics import Metrics
 from inferpack.server.middleware import AccessLogger, easydl_errors
 from inferpack.server.routes import add_routes
 from inferpack.server.state import STATE, ServerState, predict_path
+from inferpack.server.v2_routes import add_v2_routes
 
 log = logging.getLogger("inferpack.server")
 
@@ -161,6 +162,7 @@ async def init_app(config: ServerConfig) -> web.Application:
     metrics.ready.set_function(lambda: float(not state.readiness_problems()))
     metrics.license_valid.set_function(lambda: float(state.license is None or state.license.state.valid))
     add_routes(app, state)
+    add_v2_routes(app)
     app.cleanup_ctx.append(_license_lifecycle)
     app.cleanup_ctx.append(_model_lifecycle)
     return app

@@ -1,8 +1,9 @@
 """The one place where failures become EasyDL error responses, and where requests are counted.
 
-Every request gets a ``log_id`` first; every answer, success or error, carries it (body and
-``X-Log-Id`` header) and so does the access log line. ``InferpackError``s map to their code and
-HTTP status; anything unexpected is logged with its traceback and answered 336000.
+Every request gets a ``log_id`` first; every answer, success or error, carries it (``X-Log-Id``
+header, and the body in EasyDL's shape) and so does the access log line. ``InferpackError``s map
+to their code and HTTP status; anything unexpected is logged with its traceback and answered
+336000. Under ``/v2`` the body takes the open inference protocol's shape, ``{"error": msg}``.
 """
 
 from __future__ import annotations
@@ -28,15 +29,21 @@ from inferpack.server.state import ERROR_CODE, LOG_ID, STATE, predict_path
 log = logging.getLogger("inferpack.server")
 access_log = logging.getLogger("inferpack.access")
 
+V2_PREFIX = "/v2"  # the open inference protocol's routes (v2_routes.py)
+
 
 def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
-def error_response(log_id: int, error: InferpackError) -> web.Response:
-    response = json_response(
-        {"log_id": log_id, "error_code": error.code, "error_msg": error.error_msg}, status=error.http_status
+def error_response(log_id: int, error: InferpackError, *, protocol_v2: bool = False) -> web.Response:
+    """EasyDL's error body, or the open inference protocol's ``{"error": msg}`` under ``/v2``."""
+    body: dict[str, Any] = (
+        {"error": error.error_msg}
+        if protocol_v2
+        else {"log_id": log_id, "error_code": error.code, "error_msg": error.error_msg}
     )
+    response = json_response(body, status=error.http_status)
     if isinstance(error, ModelUnavailable):
         response.headers["Retry-After"] = str(error.retry_after_s)
     return response
@@ -60,23 +67,24 @@ async def easydl_errors(request: web.Request, handler: Handler) -> web.StreamRes
     log_id = state.log_ids.next()
     request[LOG_ID] = log_id
     started = time.perf_counter()
+    protocol_v2 = request.path == V2_PREFIX or request.path.startswith(V2_PREFIX + "/")
     code = 0
     try:
         response = await handler(request)
     except InferpackError as error:
         code = error.code
-        response = error_response(log_id, error)
+        response = error_response(log_id, error, protocol_v2=protocol_v2)
         log.info("log_id=%d error_code=%d %s", log_id, error.code, error.error_msg)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         routing_error = _from_http_exception(exc, request)
         code = routing_error.code
-        response = error_response(log_id, routing_error)
+        response = error_response(log_id, routing_error, protocol_v2=protocol_v2)
     except Exception:
         code = InternalError.code
         log.exception("log_id=%d unexpected failure on %s %s", log_id, request.method, request.path)
-        response = error_response(log_id, InternalError())
+        response = error_response(log_id, InternalError(), protocol_v2=protocol_v2)
     request[ERROR_CODE] = code
     response.headers["X-Log-Id"] = str(log_id)
     route = _route_label(request)

@@ -77,7 +77,7 @@ def _threshold(value: Any) -> float:
     return float(value)
 
 
-def _parameters(source: Mapping[str, Any]) -> dict[str, Any]:
+def parse_parameters(source: Mapping[str, Any]) -> dict[str, Any]:
     parameters: dict[str, Any] = {}
     if source.get("top_num") is not None:
         parameters["top_num"] = _top_num(source["top_num"])
@@ -86,27 +86,31 @@ def _parameters(source: Mapping[str, Any]) -> dict[str, Any]:
     return parameters
 
 
-def parse_json_body(body: bytes, limits: ImageLimits) -> PredictRequest:
+def load_json_object(body: bytes, hint: str) -> dict[str, Any]:
+    """The body as a JSON object, or 336002 (``hint`` says what to send instead)."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise InvalidJSON('the body is not valid JSON; send {"image": "<base64>"}') from None
+        raise InvalidJSON(f"the body is not valid JSON; {hint}") from None
     if not isinstance(payload, dict):
         raise InvalidJSON(f"the body must be a JSON object, got {type(payload).__name__}")
+    return payload
+
+
+def parse_json_body(body: bytes, limits: ImageLimits) -> PredictRequest:
+    payload = load_json_object(body, 'send {"image": "<base64>"}')
     image = payload.get("image")
     if image is None or image == "":
         raise MissingParameter("the image field is missing or empty")
     if not isinstance(image, str):
         raise InvalidArgument(f"image must be a base64 string, got {type(image).__name__}")
-    parameters = _parameters(payload)
+    parameters = parse_parameters(payload)
     return PredictRequest(image=decode_base64_image(image, limits), **parameters)
 
 
 def parse_raw_body(body: bytes, query: Mapping[str, str], limits: ImageLimits) -> PredictRequest:
     if not body:
         raise MissingParameter("the request body holds no image")
-    # Raw bytes carry what 4 MiB of base64 would: 3 MiB.
-    raw_limit = limits.max_base64_bytes * 3 // 4
-    if len(body) > raw_limit:
-        raise PayloadTooLarge(f"image is {len(body)} bytes, the limit is {raw_limit}")
-    return PredictRequest(image=body, **_parameters(query))
+    if len(body) > limits.max_raw_bytes:
+        raise PayloadTooLarge(f"image is {len(body)} bytes, the limit is {limits.max_raw_bytes}")
+    return PredictRequest(image=body, **parse_parameters(query))

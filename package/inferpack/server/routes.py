@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 from aiohttp import web
 
 from inferpack import __version__
-from inferpack.errors import ModelUnavailable
 from inferpack.model import Model
 from inferpack.server.metrics import CONTENT_TYPE
 from inferpack.server.middleware import json_response
 from inferpack.server.request import PredictRequest, is_raw_form, parse_json_body, parse_raw_body, read_body
+from inferpack.server.serving import admitted
 from inferpack.server.state import LOG_ID, ROUTE_BY_TASK, STATE, ServerState, predict_path
 
 
@@ -40,23 +39,10 @@ async def _parse(request: web.Request, state: ServerState, model: Model) -> Pred
 
 async def predict(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    state.require_license()
-    model, batcher = state.serving()
-    # Admission control: bounded work in flight means bounded memory and latency.
-    if state.inflight >= state.config.max_inflight:
-        raise ModelUnavailable(f"server is at its limit of {state.config.max_inflight} requests in flight")
-    state.inflight += 1
-    state.metrics.inflight.inc()
-    try:
-        state.admit_rate()
-        parsed = await _parse(request, state, model)
-        loop = asyncio.get_running_loop()
-        prepared = await loop.run_in_executor(state.decode_pool, model.prepare, parsed.image)
-        row = await batcher.submit(prepared.sample)
-        results = _format_results(model, row, parsed, prepared.transform)
-    finally:
-        state.inflight -= 1
-        state.metrics.inflight.dec()
+    async with admitted(state) as serving:
+        parsed = await _parse(request, state, serving.model)
+        row, transform = await serving.infer_image(parsed.image)
+        results = _format_results(serving.model, row, parsed, transform)
     return json_response({"log_id": request[LOG_ID], "results": results})
 
 

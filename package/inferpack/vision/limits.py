@@ -25,5 +25,10 @@ class ImageLimits:
     formats: frozenset[ImageFormat] = frozenset({"jpeg", "png", "bmp"})
     max_jpeg_scans: int = 100
 
+    @property
+    def max_raw_bytes(self) -> int:
+        """An image sent as raw bytes carries what 4 MiB of base64 would: 3 MiB."""
+        return self.max_base64_bytes * 3 // 4
+
 
 DEFAULT_LIMITS = ImageLimits()
