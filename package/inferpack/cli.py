@@ -16,6 +16,7 @@ from inferpack import __version__
 from inferpack.cli_errors import describe_failure
 from inferpack.config import load_config
 from inferpack.deploy.front import add_runtime_commands
+from inferpack.deploy.kubernetes.export import add_export_command
 from inferpack.deploy.operator_cli import add_operator_commands
 from inferpack.deploy.package_cli import add_package_commands
 from inferpack.errors import BundleError, ConfigError
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_license_commands(subparsers)
     add_package_commands(subparsers)
     add_runtime_commands(subparsers)
+    add_export_command(subparsers)
     return parser
 
 

@@ -20,7 +20,7 @@ _one_line_errors = one_line_errors(
 )
 
 
-def _package_root() -> Path:
+def package_root() -> Path:
     """The unpacked deploy package install.py runs from."""
     return Path(os.environ.get("INFERPACK_PACKAGE_ROOT", ".")).resolve()
 
@@ -39,7 +39,7 @@ def _install(args: argparse.Namespace) -> int:
         force=args.force,
         gate_timeout_s=args.timeout,
     )
-    _installer(args).install(args.name, _package_root(), options)
+    _installer(args).install(args.name, package_root(), options)
     return 0
 
 

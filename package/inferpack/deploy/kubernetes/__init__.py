@@ -1,0 +1,1 @@
+"""Kubernetes manifests for a deploy package (``install.py export kubernetes``)."""
