@@ -44,10 +44,22 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     serve.add_argument("--max-inflight", type=int)
     serve.add_argument("--decode-workers", type=int)
     serve.add_argument("--intra-op-threads", type=int)
-    serve.add_argument("--license", dest="license_file", type=Path, help="license file to enforce")
-    serve.add_argument("--vendor-key", dest="vendor_public_key", type=Path, help="vendor public key (PEM)")
+    licensing = serve.add_mutually_exclusive_group(required=True)
+    licensing.add_argument("--license", dest="license_file", type=Path, help="license file to enforce")
+    licensing.add_argument(
+        "--no-license",
+        dest="development_mode",
+        action="store_true",
+        default=None,
+        help="development only: serve with no license check (logged on every request)",
+    )
+    serve.add_argument(
+        "--vendor-key",
+        dest="vendor_public_key",
+        type=Path,
+        help="vendor key (PEM), if the build pins none",
+    )
     serve.add_argument("--host-root", type=Path, help="where the host's identifiers are mounted")
-    serve.add_argument("--fingerprint-snapshot", type=Path)
     serve.add_argument("--state-dir", type=Path)
     serve.add_argument("--log-dir", type=Path)
     serve.add_argument("--reuse-port", action="store_true", default=None)

@@ -4,6 +4,10 @@ Every setting has a default, can be set in a TOML file (``--config FILE`` or
 ``INFERPACK_CONFIG``), overridden by an ``INFERPACK_<NAME>`` environment variable, and
 finally by a command-line flag: CLI > env > file > default.
 
+The settings that decide what the license is checked against (``LICENSE_SETTINGS``) come from
+the command line only: an environment variable or a config file the operator can edit must not
+turn enforcement off or point it at another key, host root or license.
+
 | setting              | default      | meaning                                                       |
 |----------------------|--------------|---------------------------------------------------------------|
 | host                 | 127.0.0.1    | address to listen on (0.0.0.0 inside the container)           |
@@ -24,10 +28,10 @@ finally by a command-line flag: CLI > env > file > default.
 | cpu_streams          | 2            | ONNX Runtime on the CPU: batches run at once (see below)      |
 | intra_op_threads     | 0            | engine threads per batch (0: cores / cpu_streams on the CPU)  |
 | max_body_bytes       | 4 MiB + 64 KiB | request body limit (base64 ≤ 4 MiB plus JSON overhead)      |
-| license_file         | (none)       | license to enforce; none = development mode, no license check |
-| vendor_public_key    | (none)       | vendor's Ed25519 public key (PEM) that signs licenses         |
+| license_file         | (none)       | license to enforce (CLI only); none: every prediction 337000  |
+| vendor_public_key    | (none)       | vendor's Ed25519 public key (PEM), where the build pins none  |
 | host_root            | /            | where the host's identifiers are readable (/host in a container) |
-| fingerprint_snapshot | (none)       | host fingerprint snapshot written by the installer            |
+| development_mode     | false        | CLI only (``serve --no-license``): no license check, logged   |
 | state_dir            | (none)       | writable folder for the clock guard and engine caches         |
 | log_dir              | (none)       | also write the server log to this folder                      |
 | license_recheck_s    | 60           | how often the license is re-verified                          |
@@ -79,7 +83,7 @@ class ServerConfig:
     license_file: Path | None = None
     vendor_public_key: Path | None = None
     host_root: Path = Path("/")
-    fingerprint_snapshot: Path | None = None
+    development_mode: bool = False
     state_dir: Path | None = None
     log_dir: Path | None = None
     license_recheck_s: float = 60.0
@@ -107,11 +111,14 @@ class ServerConfig:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_delay_ms < 0 or self.intra_op_threads < 0 or self.license_recheck_s <= 0:
             raise ConfigError("max_delay_ms and intra_op_threads must be ≥ 0, license_recheck_s > 0")
-        if self.license_file is not None and (self.vendor_public_key is None or self.state_dir is None):
-            raise ConfigError("license_file needs vendor_public_key and state_dir (for the clock guard)")
+        if self.license_file is not None and self.state_dir is None:
+            raise ConfigError("license_file needs state_dir (for the clock guard)")
+        if self.license_file is not None and self.development_mode:
+            raise ConfigError("a license file and development mode (--no-license) exclude each other")
 
 
 _FIELDS = {f.name: f for f in fields(ServerConfig)}
+LICENSE_SETTINGS = frozenset({"license_file", "vendor_public_key", "host_root", "development_mode"})
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -145,7 +152,8 @@ def load_config(
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> ServerConfig:
-    """Merges file < environment < overrides (None values in overrides are ignored)."""
+    """Merges file < environment < overrides (None values in overrides are ignored); the
+    license settings come from ``overrides`` (the command line) only."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     file = file or (Path(env[ENV_PREFIX + "CONFIG"]) if env.get(ENV_PREFIX + "CONFIG") else None)
@@ -157,8 +165,10 @@ def load_config(
         unknown = sorted(set(raw) - set(_FIELDS))
         if unknown:
             raise ConfigError(f"config file {file}: unknown settings {', '.join(unknown)}")
+        if cli_only := sorted(LICENSE_SETTINGS & set(raw)):
+            raise ConfigError(f"config file {file}: {', '.join(cli_only)} can only be given as a flag")
         values.update({k: _coerce(k, v) for k, v in raw.items()})
-    for name in _FIELDS:
+    for name in _FIELDS.keys() - LICENSE_SETTINGS:  # never from the environment (module doc)
         if ENV_PREFIX + name.upper() in env:
             values[name] = _coerce(name, env[ENV_PREFIX + name.upper()])
     for name, value in (overrides or {}).items():

@@ -27,7 +27,11 @@ DEMO_MODEL = "shapes-detector"
 
 async def quickstart(port: int, host: str, keep_serving: bool, sample_path: Path) -> int:
     config = ServerConfig(
-        deploy_name=DEMO_DEPLOY_NAME, model_dir=demo_model_dir(DEMO_MODEL), host=host, port=port
+        deploy_name=DEMO_DEPLOY_NAME,
+        model_dir=demo_model_dir(DEMO_MODEL),
+        host=host,
+        port=port,
+        development_mode=True,  # a demo on this machine, run by hand: logged as such per request
     )
     running = await start_server(config)
     try:

@@ -1,6 +1,6 @@
 """The process runtime for real: `inferpack supervise`d front and backends on this host.
 
-A work root laid out by hand (two model versions, no license: development mode), then the
+A work root laid out by hand (two model versions, licensed for this machine), then the
 installer's moves: front + backend + routes, a crash, a version switch under a client loop,
 and a stop that leaves nothing behind. The helpers are shared with the docker runtime's test.
 """
@@ -19,11 +19,15 @@ from pathlib import Path
 import aiohttp
 import psutil
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from inferpack.deploy.layout import ServiceLayout
 from inferpack.deploy.process_runtime import ProcessRuntime
 from inferpack.deploy.routes import Backend, write_routes
 from inferpack.deploy.runtime import BackendSpec, InstanceStatus, Runtime
+from inferpack.license.fingerprint import LicenseRequest, collect
+from inferpack.license.keys import public_pem
+from inferpack.license.licfile import issue_license
 from tests.conftest import RED, b64, encode, solid
 from tests.onnx_models import colour_classifier
 
@@ -39,8 +43,16 @@ def free_port() -> int:
 
 
 def lay_out(root: Path, name: str) -> ServiceLayout:
-    """A work root as the installer leaves it, minus the license: two versions side by side."""
+    """A work root as the installer leaves it: two versions side by side, a vendor key and a
+    license for this machine (every installed backend enforces one)."""
     layout = ServiceLayout(root, name)
+    vendor = Ed25519PrivateKey.generate()
+    layout.home.mkdir(parents=True)
+    layout.vendor_key.write_bytes(public_pem(vendor.public_key()))
+    here = collect("/")
+    request = LicenseRequest(here.components, here.summary, "0.1.0", "2026-01-01T00:00:00Z")
+    layout.license_dir.mkdir()
+    layout.license_file.write_text(issue_license(vendor, request, [name], days=30))
     colour_classifier(layout.versions / "1.0.0")
     colour_classifier(layout.versions / "2.0.0", labels=["rouge", "vert", "bleu"], version="2.0.0")
     for path in [layout.root, *layout.root.rglob("*")]:  # the container user reads the model

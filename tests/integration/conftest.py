@@ -31,7 +31,10 @@ async def wait_ready(client: TestClient[Any, Any], timeout_s: float = 30.0) -> N
 @pytest.fixture
 def start_server(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]]) -> StartServer:
     async def start(model_dir: Path, *, ready: bool = True, **settings: Any) -> TestClient[Any, Any]:
+        """Development mode (no license check) unless a license is given: say so explicitly."""
         settings.setdefault("deploy_name", "demo")
+        if "license_file" not in settings:
+            settings.setdefault("development_mode", True)
         config = ServerConfig(model_dir=model_dir, **settings)
         server = TestServer(await init_app(config))
         # Started here so the runner gets production's options (access logger, shutdown).

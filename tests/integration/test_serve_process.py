@@ -34,6 +34,7 @@ def start(model_dir: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
         "demo",
         "--port",
         str(port),
+        "--no-license",
     ]
     return subprocess.Popen([*command, *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
@@ -90,7 +91,7 @@ def test_bad_bundle_exits_non_zero_with_reason(tmp_path: Path) -> None:
 
 def test_missing_model_file_is_a_one_line_error(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "inferpack", "serve", str(tmp_path), "--name", "demo"],
+        [sys.executable, "-m", "inferpack", "serve", str(tmp_path), "--name", "demo", "--no-license"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -47,7 +47,6 @@ def test_config_file_from_env(tmp_path: Path) -> None:
         ({"INFERPACK_MAX_BATCH_SIZE": "0"}, "max_batch_size"),
         ({"INFERPACK_BACKEND": "cuda-magic"}, "backend"),
         ({"INFERPACK_REUSE_PORT": "maybe"}, "reuse_port"),
-        ({"INFERPACK_LICENSE_FILE": "/l.lic"}, "vendor_public_key"),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:
@@ -70,3 +69,29 @@ def test_missing_required() -> None:
 def test_deploy_name_with_slash() -> None:
     with pytest.raises(ConfigError, match="deploy_name"):
         load_config(env={}, overrides={"deploy_name": "a/b", "model_dir": "/m"})
+
+
+def test_license_settings_come_from_the_command_line_only(tmp_path: Path) -> None:
+    env = {
+        "INFERPACK_DEVELOPMENT_MODE": "1",
+        "INFERPACK_HOST_ROOT": "/empty",
+        "INFERPACK_VENDOR_PUBLIC_KEY": "/tmp/mine.pub",
+        "INFERPACK_LICENSE_FILE": "/tmp/mine.lic",
+    }
+    config = load_config(env=env, overrides=REQUIRED)
+    assert (config.development_mode, config.host_root) == (False, Path("/"))
+    assert config.license_file is None and config.vendor_public_key is None
+    file = tmp_path / "s.toml"
+    file.write_text('deploy_name = "x"\nmodel_dir = "/m"\ndevelopment_mode = true\n')
+    with pytest.raises(ConfigError, match="development_mode can only be given as a flag"):
+        load_config(file=file, env={})
+
+
+def test_a_license_needs_a_state_dir_and_excludes_development_mode() -> None:
+    with pytest.raises(ConfigError, match="state_dir"):
+        load_config(env={}, overrides={**REQUIRED, "license_file": "/l.lic"})
+    with pytest.raises(ConfigError, match="exclude each other"):
+        load_config(
+            env={},
+            overrides={**REQUIRED, "license_file": "/l.lic", "state_dir": "/s", "development_mode": True},
+        )

@@ -38,7 +38,15 @@ ENTRYPOINT = ["/usr/bin/tini", "--", "inferpack"]
 MODEL, LICENSE, VENDOR_KEY = "/opt/inferpack/model", "/opt/inferpack/license", "/opt/inferpack/vendor.pub"
 STATE, LOGS, HOST_ROOT = "/var/lib/inferpack", "/var/log/inferpack", "/host"
 ROUTES = f"{STATE}/{ROUTES_FILE}"
-HOST_IDENTIFIERS = ("/etc/machine-id", "/sys/class/dmi/id")  # read by the license fingerprint
+# What the license fingerprint reads, from the host itself (never from a file the installer wrote):
+# host path -> path below HOST_ROOT. /proc/1 is the host's init, whose mounts name the root disk.
+HOST_IDENTIFIERS = {
+    "/etc/machine-id": "etc/machine-id",
+    "/sys": "sys",
+    "/proc/cpuinfo": "proc/cpuinfo",
+    "/proc/1/mountinfo": "proc/self/mountinfo",
+    "/dev/disk": "dev/disk",
+}
 STOP_TIMEOUT_S = 30  # above the server's shutdown_timeout_s (15 s) and the front's retry deadline
 SECOND_NS = 1_000_000_000
 RUNNING = ("running", "restarting")  # restarting: its policy is at work, a new one would do no better
@@ -91,9 +99,9 @@ class DockerRuntime(Runtime):
         }
         if layout.vendor_key.is_file():
             volumes[str(layout.vendor_key)] = {"bind": VENDOR_KEY, "mode": "ro"}
-        for path in HOST_IDENTIFIERS:
+        for path, below in HOST_IDENTIFIERS.items():
             if os.path.exists(path):
-                volumes[path] = {"bind": HOST_ROOT + path, "mode": "ro"}
+                volumes[path] = {"bind": f"{HOST_ROOT}/{below}", "mode": "ro"}
         command = [
             "serve", MODEL, "--name", layout.name, "--host", "127.0.0.1", "--port", str(spec.port),
             "--state-dir", STATE, "--log-dir", LOGS, "--host-root", HOST_ROOT,
@@ -256,15 +264,11 @@ def _service_dir(path: Path) -> Path:
 
 def _gpu_args(spec: BackendSpec) -> list[str]:
     """With a GPU the server picks its fastest backend; the device request makes the chosen GPU
-    the container's only one, device 0. Before ``serve_args``, so an operator's flags win."""
+    the container's only one, device 0. Before ``serve_args``, so an operator's tuning wins."""
     return [] if spec.gpu is None else ["--backend", "auto", "--device-id", "0"]
 
 
 def _license_args(layout: ServiceLayout) -> list[str]:
-    """License flags only where a license is installed: a dev install runs unlicensed."""
-    if not layout.license_file.exists():
-        return []
-    args = ["--license", f"{LICENSE}/{layout.license_file.name}", "--vendor-key", VENDOR_KEY]
-    if layout.fingerprint_snapshot.exists():
-        args += ["--fingerprint-snapshot", f"{LICENSE}/{layout.fingerprint_snapshot.name}"]
-    return args
+    """Always: with no license file yet the server answers 337000 until `lu` puts one there.
+    The vendor key counts only where the image pins none (license/pinned.py)."""
+    return ["--license", f"{LICENSE}/{layout.license_file.name}", "--vendor-key", VENDOR_KEY]

@@ -46,13 +46,37 @@ def readiness(url: str, timeout_s: float) -> str | None:
         return f"not answering ({getattr(exc, 'reason', exc)})"
 
 
-def wait_ready(url: str, timeout_s: float, still_starting: Callable[[], str | None] = lambda: None) -> None:
+def _only_unlicensed(url: str) -> bool:
+    """True when ``url``/readyz is 503 for the license alone: the model is loaded and warm."""
+    try:
+        with loopback.opener.open(f"{url}/readyz", timeout=5):
+            return False
+    except urllib.error.HTTPError as exc:
+        try:
+            reasons = json.loads(exc.read() or b"{}").get("reasons") or [""]
+        except (ValueError, AttributeError):
+            return False
+        return all(str(reason).startswith("license: ") for reason in reasons)
+    except OSError:
+        return False
+
+
+def wait_ready(
+    url: str,
+    timeout_s: float,
+    still_starting: Callable[[], str | None] = lambda: None,
+    *,
+    unlicensed: bool = False,
+) -> None:
     """Polls ``url``/readyz until 200. ``still_starting`` returns a reason to give up early
-    (e.g. the process exited) or None to keep waiting."""
+    (e.g. the process exited) or None to keep waiting. ``unlicensed``: the license is known not
+    to verify, so a backend whose only problem is the license counts as up (it answers 337000)."""
     deadline = time.monotonic() + timeout_s
     reason = "no answer"
     while time.monotonic() < deadline:
         if (not_ready := readiness(url, timeout_s=5)) is None:
+            return
+        if unlicensed and _only_unlicensed(url):
             return
         reason = not_ready
         if (fatal := still_starting()) is not None:
@@ -63,18 +87,8 @@ def wait_ready(url: str, timeout_s: float, still_starting: Callable[[], str | No
 
 def predict_sample(url: str, deploy_name: str, model_dir: Path) -> dict[str, Any]:
     """POSTs the sample image for the model's task; returns the answer or raises GateFailed."""
-    task = read_bundle(model_dir).spec.task
-    ok, jpeg = cv2.imencode(".jpg", sample_image(task))
-    if not ok:
-        raise GateFailed("could not encode the sample image")
-    body = json.dumps({"image": base64.b64encode(jpeg.tobytes()).decode()}).encode()
-    request = urllib.request.Request(
-        f"{url}/{deploy_name}/{ROUTE_BY_TASK[task]}",
-        data=body,
-        headers={"Content-Type": "application/json"},
-    )
     try:
-        with loopback.opener.open(request, timeout=30) as response:
+        with loopback.opener.open(_sample_request(url, deploy_name, model_dir), timeout=30) as response:
             answer: dict[str, Any] = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         raise GateFailed(f"sample prediction answered HTTP {exc.code}: {exc.read()[:300]!r}") from None
@@ -83,6 +97,38 @@ def predict_sample(url: str, deploy_name: str, model_dir: Path) -> dict[str, Any
     if not isinstance(answer.get("results"), list):
         raise GateFailed(f"sample prediction answered without results: {answer}")
     return answer
+
+
+def refused_sample(url: str, deploy_name: str, model_dir: Path) -> str:
+    """The 337000 message the backend answers the sample with; GateFailed if it serves it
+    (an unlicensed backend that answers would be a bypass) or fails in another way."""
+    try:
+        with loopback.opener.open(_sample_request(url, deploy_name, model_dir), timeout=30):
+            raise GateFailed("the backend served a prediction with no valid license")
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+        try:
+            error = json.loads(body)
+        except ValueError:
+            error = {}
+        if exc.code != 403 or not isinstance(error, dict) or error.get("error_code") != 337000:
+            raise GateFailed(f"sample prediction answered HTTP {exc.code}: {body[:300]!r}") from None
+        return str(error.get("error_msg"))
+    except OSError as exc:
+        raise GateFailed(f"sample prediction failed: {exc}") from None
+
+
+def _sample_request(url: str, deploy_name: str, model_dir: Path) -> urllib.request.Request:
+    task = read_bundle(model_dir).spec.task
+    ok, jpeg = cv2.imencode(".jpg", sample_image(task))
+    if not ok:
+        raise GateFailed("could not encode the sample image")
+    body = json.dumps({"image": base64.b64encode(jpeg.tobytes()).decode()}).encode()
+    return urllib.request.Request(
+        f"{url}/{deploy_name}/{ROUTE_BY_TASK[task]}",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
 
 
 def record_sample_answer(layout: ServiceLayout, version: str, answer: dict[str, Any]) -> None:

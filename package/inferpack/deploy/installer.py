@@ -25,10 +25,11 @@ from pathlib import Path
 from inferpack.bundle import read_bundle
 from inferpack.deploy import checks
 from inferpack.deploy.extract import extract_package
-from inferpack.deploy.gate import GateFailed, predict_sample, record_sample_answer, wait_ready
+from inferpack.deploy.gate import GateFailed, predict_sample, record_sample_answer, refused_sample, wait_ready
 from inferpack.deploy.inventory import installed_services
 from inferpack.deploy.journal import Journal, finish, read_journal, record, work_root_lock
 from inferpack.deploy.layout import ServiceLayout
+from inferpack.deploy.lu import verify_installed
 from inferpack.deploy.manifest import Manifest, PackageError
 from inferpack.deploy.routes import Backend, read_routes, write_routes
 from inferpack.deploy.runtime import BackendSpec, Runtime
@@ -38,7 +39,7 @@ from inferpack.deploy.verify import verify_package
 from inferpack.deploy.versions import install_version, installed_versions, slot_for, switch_current
 from inferpack.license.fingerprint import collect, write_request
 from inferpack.license.install import replace_license
-from inferpack.license.keys import load_public_key
+from inferpack.license.pinned import trusted_key
 from inferpack.server.state import ROUTE_BY_TASK
 
 Output = Callable[[str], None]
@@ -218,14 +219,19 @@ class Installer:
         save_settings(layout, settings)
         journal = record(layout, journal, "start-backend")
         spec = _backend_spec(settings, Backend(slot, port, version))
+        # Installed with --force past a bad license: the backend must come up refusing (337000).
+        unlicensed = not verify_installed(layout).valid
+        url = f"http://127.0.0.1:{port}"
         self.out(f"starting version {version} ({runtime.name}, 127.0.0.1:{port})")
         try:
             runtime.start_backend(layout, spec)
             record(layout, journal, "gate")
-            wait_ready(
-                f"http://127.0.0.1:{port}", gate_timeout_s, lambda: self._exited(runtime, layout, slot)
-            )
-            answer = predict_sample(f"http://127.0.0.1:{port}", layout.name, layout.versions / version)
+            exited = lambda: self._exited(runtime, layout, slot)  # noqa: E731
+            wait_ready(url, gate_timeout_s, exited, unlicensed=unlicensed)
+            if unlicensed:
+                refusal = refused_sample(url, layout.name, layout.versions / version)
+            else:
+                answer = predict_sample(url, layout.name, layout.versions / version)
         except (GateFailed, OSError) as exc:
             logs = runtime.logs(layout, slot, tail=15)
             runtime.stop_backend(layout, slot)
@@ -233,8 +239,13 @@ class Installer:
             serving = settings.current_version
             still = f"version {serving} keeps serving" if serving else "nothing was started"
             raise InstallError(f"version {version} failed its checks: {exc}; {still}\n{logs}") from None
-        record_sample_answer(layout, version, answer)
-        self.out(f"version {version} passed: ready, sample prediction {len(answer['results'])} result(s)")
+        if unlicensed:
+            self.out(
+                f"WARNING: version {version} is up but answers 337000 until lu installs a license: {refusal}"
+            )
+        else:
+            record_sample_answer(layout, version, answer)
+            self.out(f"version {version} passed: ready, sample prediction {len(answer['results'])} result(s)")
 
         record(layout, journal, "switch")
         previous = read_routes(layout)
@@ -274,7 +285,8 @@ class Installer:
         """Starts the front unless it runs, and waits until the public port answers ready."""
         runtime.ensure_front(layout, settings.port, settings.image)
         try:
-            wait_ready(f"http://127.0.0.1:{settings.port}", timeout_s=60)
+            unlicensed = not verify_installed(layout).valid
+            wait_ready(f"http://127.0.0.1:{settings.port}", timeout_s=60, unlicensed=unlicensed)
         except GateFailed as exc:
             logs = runtime.logs(layout, "front", tail=15)
             raise InstallError(f"the front on port {settings.port} does not answer: {exc}\n{logs}") from None
@@ -365,7 +377,7 @@ class Installer:
                 replace_license(
                     layout.license_file,
                     license_file,
-                    load_public_key(layout.vendor_key),
+                    trusted_key(layout.vendor_key),
                     layout.name,
                     fingerprint,
                 )

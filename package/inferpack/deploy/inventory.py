@@ -9,15 +9,12 @@ from pathlib import Path
 
 from inferpack.deploy.gate import readiness
 from inferpack.deploy.layout import ServiceLayout
+from inferpack.deploy.lu import verify_installed
 from inferpack.deploy.routes import RoutesError, read_routes
 from inferpack.deploy.runtime import InstanceStatus
 from inferpack.deploy.runtimes import make_runtime
 from inferpack.deploy.settings import ServiceSettings, load_settings
 from inferpack.deploy.versions import installed_versions
-from inferpack.license.errors import LicenseError
-from inferpack.license.fingerprint import collect
-from inferpack.license.keys import load_public_key
-from inferpack.license.verify import verify_license
 from inferpack.names import is_deploy_name
 
 
@@ -46,16 +43,24 @@ def installed_services(root: Path) -> list[ServiceLayout]:
     ]
 
 
-def license_summary(layout: ServiceLayout) -> str:
-    try:
-        text = layout.license_file.read_text(encoding="utf-8")
-        state = verify_license(text, load_public_key(layout.vendor_key), layout.name, collect(Path("/")))
-    except (OSError, LicenseError) as exc:
-        return f"not verified: {exc}"
+def license_summary(layout: ServiceLayout, backend: InstanceStatus | None = None) -> str:
+    """The installed license as verified here; what the running ``backend`` says wins when it
+    refuses (it also checks its clock guard and what it can read of the host)."""
+    refusal = _served_refusal(backend)
+    if refusal is not None:
+        return f"REFUSED by the running service ({refusal}): predictions answer 337000"
+    state = verify_installed(layout)
     if not state.valid:
         return f"INVALID: {state.reason}"
     summary = state.summary()
     return f"valid until {summary.get('not_after')} ({summary.get('days_left')} days left)"
+
+
+def _served_refusal(backend: InstanceStatus | None) -> str | None:
+    if backend is None or backend.url is None:
+        return None
+    reason = readiness(backend.url, timeout_s=2)
+    return reason.partition("license: ")[2] or None if reason else None
 
 
 def service_status(layout: ServiceLayout) -> ServiceStatus:
@@ -67,12 +72,14 @@ def service_status(layout: ServiceLayout) -> ServiceStatus:
         routes = read_routes(layout)
     except RoutesError:
         routes = None
+    instances = [_settle_starting(i) for i in runtime.instances(layout)]
+    active = next((i for i in instances if routes and i.slot == routes.active.slot), None)
     return ServiceStatus(
         layout=layout,
         settings=settings,
         serving=routes.active.version if routes else None,
-        instances=[_settle_starting(i) for i in runtime.instances(layout)],
-        license=license_summary(layout),
+        instances=instances,
+        license=license_summary(layout, active),
     )
 
 

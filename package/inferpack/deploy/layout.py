@@ -4,7 +4,7 @@
   versions/<VERSION>/        installed model versions side by side (model.onnx, model.json, ...)
   current -> versions/<V>    the serving version: switched by an atomic symlink rename
   license/license.lic        the license (the folder is mounted, so a swap is seen live)
-  license/host-fingerprint.json   the host's fingerprint snapshot, for the container
+  license/host-fingerprint.json   the host's fingerprint request (a record: servers read the host live)
   vendor.pub                 the vendor key the license and packages must be signed with
   state/                     writable by the server: clock guard, engine caches
   logs/                      server logs

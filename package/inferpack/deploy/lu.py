@@ -10,11 +10,12 @@ import os
 from pathlib import Path
 
 from inferpack.deploy.layout import ServiceLayout
+from inferpack.license._io import read_text
 from inferpack.license.errors import LicenseError
 from inferpack.license.fingerprint import collect, write_request
 from inferpack.license.install import replace_license
-from inferpack.license.keys import load_public_key
-from inferpack.license.verify import LicenseState
+from inferpack.license.pinned import trusted_key
+from inferpack.license.verify import LicenseState, verify_license
 
 LICENSE_SUFFIXES = (".lic", ".license")
 
@@ -42,8 +43,18 @@ def update_license(layout: ServiceLayout, new_license: Path, host_root: Path = P
         raise LicenseError(f"service {layout.name} is not installed under {layout.root}")
     fingerprint = collect(host_root)
     state = replace_license(
-        layout.license_file, new_license, load_public_key(layout.vendor_key), layout.name, fingerprint
+        layout.license_file, new_license, trusted_key(layout.vendor_key), layout.name, fingerprint
     )
-    # The container reads NICs and disks from this snapshot: keep it as current as the license.
+    # The request the license answers, for the doctor and the next renewal (no server reads it).
     write_request(layout.fingerprint_snapshot, fingerprint)
     return state
+
+
+def verify_installed(layout: ServiceLayout) -> LicenseState:
+    """The installed license as this host sees it, against the vendor key this build trusts."""
+    try:
+        text = read_text(layout.license_file, "license file")
+        public_key = trusted_key(layout.vendor_key)
+    except LicenseError as exc:
+        return LicenseState(False, exc.reason)
+    return verify_license(text, public_key, layout.name, collect(Path("/")))

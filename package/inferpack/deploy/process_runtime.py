@@ -210,13 +210,9 @@ class ProcessRuntime(Runtime):
 
 
 def _license_args(layout: ServiceLayout) -> list[str]:
-    """License flags only where a license is installed: a dev install runs unlicensed."""
-    if not layout.license_file.exists():
-        return []
-    args = ["--license", str(layout.license_file), "--vendor-key", str(layout.vendor_key)]
-    if layout.fingerprint_snapshot.exists():
-        args += ["--fingerprint-snapshot", str(layout.fingerprint_snapshot)]
-    return args
+    """Always: with no license file yet the server answers 337000 until `lu` puts one there.
+    The vendor key counts only where the build pins none (license/pinned.py)."""
+    return ["--license", str(layout.license_file), "--vendor-key", str(layout.vendor_key)]
 
 
 def _read_json(path: Path) -> dict[str, Any]:

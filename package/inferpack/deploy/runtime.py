@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from inferpack.deploy.layout import ServiceLayout
+from inferpack.deploy.serve_args import check_serve_args
 
 SLOT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # part of container names and file names
 FRONT = "front"
@@ -48,7 +49,10 @@ class BackendSpec:
     port: int  # 127.0.0.1:port
     image: str | None = None  # Docker image (docker runtime)
     gpu: int | None = None  # GPU index for a device request
-    serve_args: tuple[str, ...] = ()  # extra `inferpack serve` flags (batching, backend, ...)
+    serve_args: tuple[str, ...] = ()  # extra `inferpack serve` flags: tuning only (serve_args.py)
+
+    def __post_init__(self) -> None:
+        check_serve_args(self.serve_args)
 
 
 @dataclass(frozen=True)

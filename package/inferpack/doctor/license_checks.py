@@ -19,8 +19,8 @@ from inferpack.license.clock import STATE_FILE as CLOCK_STATE_FILE
 from inferpack.license.clock import ClockGuard, clock_key
 from inferpack.license.errors import LicenseError
 from inferpack.license.fingerprint import COMPONENT_KINDS, Fingerprint
-from inferpack.license.keys import load_public_key
 from inferpack.license.licfile import HostBinding
+from inferpack.license.pinned import trusted_key
 from inferpack.license.verify import LicenseState, licensed_host, match_fingerprint, verify_license
 
 RENEW_WITHIN_DAYS = 14
@@ -43,7 +43,7 @@ def verify(service: Service, fingerprint: Fingerprint, now: datetime) -> License
     except (OSError, UnicodeDecodeError) as exc:
         return LicenseState(False, f"cannot read {service.layout.license_file}: {exc}")
     try:
-        key = load_public_key(service.layout.vendor_key)
+        key = trusted_key(service.layout.vendor_key)
     except (OSError, LicenseError) as exc:
         return LicenseState(False, f"the vendor key {service.layout.vendor_key} is unusable: {exc}")
     return verify_license(text, key, service.name, fingerprint, now)
@@ -52,11 +52,10 @@ def verify(service: Service, fingerprint: Fingerprint, now: datetime) -> License
 def license_check(service: Service, state: LicenseState | None) -> Result:
     name = service.name
     if state is None:
-        return warned(
+        return failed(
             name,
             "license",
-            f"no license installed ({service.layout.license_file}): the server "
-            "runs unlicensed, as a development install",
+            f"no license installed ({service.layout.license_file}): every prediction answers 337000",
             _request_step(name),
         )
     if not state.valid:

@@ -8,13 +8,10 @@ Trust model, honestly:
   who holds the raw value and this code.
 * On the host, ``collect("/")`` reads everything live.
 * In a container the container's own MAC, hostname and ``/etc/machine-id`` change on every
-  recreate and must never count. The installer, running on the host, writes a **snapshot**
-  (``write_request``) that the container mounts read-only; the server calls
-  ``collect("/host", snapshot)``. Whatever is readable live below that root (the host's
-  ``/etc/machine-id`` and ``/sys/class/dmi/id`` mounted read-only at ``/host/...``, GPUs through
-  NVML) overrides the snapshot's value; components that cannot be read live (NICs, root disk)
-  come from the snapshot. So copying a deploy folder, snapshot included, to another box fails
-  on the live machine-id/DMI components.
+  recreate and must never count: the docker runtime mounts the host's own sources read-only
+  below ``/host`` (machine-id, /sys, the CPU, the host init's mounts, /dev/disk) and the server
+  calls ``collect("/host")``. A server never reads a written snapshot: a file the operator can
+  write could say anything. ``snapshot`` is for inspection tools (``license show``).
 * Whoever has root on the host can still write a snapshot or mount files that say anything; no
   offline scheme on a customer's machine stops a determined administrator. This keeps honest
   customers honest and makes casual copying (another box, a cloned VM) fail with a clear reason.

@@ -24,6 +24,7 @@ from inferpack.license.verify import LicenseState, verify_license
 log = logging.getLogger("inferpack.license")
 
 _FileStamp = tuple[int, int, int, int] | None
+MIN_LIVE_COMPONENTS = 2  # machine-id and the CPU model are readable on any Linux host
 
 
 def _stamp(path: Path) -> _FileStamp:
@@ -45,9 +46,10 @@ class LicenseGuard:
     ``recheck_interval_s`` and within ``poll_interval_s`` of the file changing, so a swapped,
     removed or expired license takes effect without a restart.
 
-    The machine is fingerprinted afresh at every check from ``root`` and ``snapshot`` (see
-    ``fingerprint.collect``); the clock guard keeps its state in ``clock_state_path``, which must
-    be writable and persist across container recreates.
+    The machine is fingerprinted afresh at every check, live, below ``root`` (a container has
+    the host's identifiers mounted read-only there); fewer than ``MIN_LIVE_COMPONENTS`` read is
+    a refusal, never a fallback to a file. The clock guard keeps its state in
+    ``clock_state_path``, which must persist across container recreates.
     """
 
     def __init__(
@@ -58,7 +60,6 @@ class LicenseGuard:
         *,
         clock_state_path: Path,
         root: Path = Path("/"),
-        snapshot: Path | None = None,
         recheck_interval_s: float = 60.0,
         poll_interval_s: float = 1.0,
         clock_tolerance: timedelta = DEFAULT_TOLERANCE,
@@ -70,7 +71,6 @@ class LicenseGuard:
         self.deploy_name = deploy_name
         self.clock_state_path = clock_state_path
         self.root = root
-        self.snapshot = snapshot
         self.recheck_interval_s = recheck_interval_s
         self.poll_interval_s = poll_interval_s
         self.clock_tolerance = clock_tolerance
@@ -97,9 +97,17 @@ class LicenseGuard:
     def _verify(self, now: datetime) -> LicenseState:
         try:
             text = read_text(self.license_path, "license file")
-            fingerprint = collect(self.root, self.snapshot, self._gpu_source)
+            fingerprint = collect(self.root, gpu_source=self._gpu_source)
         except LicenseError as exc:
             return LicenseState(False, exc.reason, checked_at=now)
+        if len(fingerprint.components) < MIN_LIVE_COMPONENTS:
+            found = ", ".join(fingerprint.found) or "none"
+            return LicenseState(
+                False,
+                f"cannot identify this machine: only {len(fingerprint.components)} fingerprint "
+                f"component(s) readable under {self.root} ({found}), at least {MIN_LIVE_COMPONENTS} needed",
+                checked_at=now,
+            )
         clock = ClockGuard(self.clock_state_path, clock_key(fingerprint), self.clock_tolerance)
         return verify_license(text, self.public_key, self.deploy_name, fingerprint, now, clock)
 
@@ -141,3 +149,23 @@ class LicenseGuard:
     def max_instances(self) -> int | None:
         state = self._state
         return state.license.limits.max_instances if state.valid and state.license else None
+
+
+class RefusedLicense:
+    """What a server holds when it cannot even start checking (no license given, no vendor key):
+    the same gate as LicenseGuard, refusing with ``reason``. Development mode holds no gate."""
+
+    def __init__(self, reason: str) -> None:
+        self.state = LicenseState(False, reason)
+
+    def check(self) -> LicenseState:
+        return self.state
+
+    async def run_forever(self) -> None:
+        return None
+
+    def require(self) -> None:
+        raise AuthCheckFailed(self.state.reason)
+
+    max_qps: float | None = None
+    max_instances: int | None = None

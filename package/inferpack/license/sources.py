@@ -1,9 +1,12 @@
 """Raw hardware identifiers, read below a filesystem root (``/`` on a host, a fake tree in tests).
 
 Every reader returns raw values or nothing; none of them stores or logs what it read
-(``fingerprint.py`` hashes the values at once). Unreadable files and vendor placeholders
-("To be filled by O.E.M.", all-zero UUIDs) read as absent: a component a machine does not really
-have must never match another machine's identical placeholder.
+(``fingerprint.py`` hashes the values at once). Only world-readable files count: the operator's
+``fingerprint`` (run as root), the process runtime and the container's unprivileged service
+user must all see the same components, so a root-only DMI serial or SCSI VPD page is absent
+everywhere rather than present in the request and missing where the license is checked.
+Unreadable files and vendor placeholders ("To be filled by O.E.M.", all-zero UUIDs) read as
+absent: a component a machine does not really have must never match another machine's identical placeholder.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -38,10 +42,19 @@ _NVSMI_UUID = re.compile(r"\(UUID: (GPU-[0-9A-Fa-f-]+)\)")
 _NVSMI_TIMEOUT_S = 10
 
 
+def _world_readable(path: Path) -> bool:
+    try:
+        return bool(os.stat(path).st_mode & stat.S_IROTH)
+    except OSError:
+        return False
+
+
 def _read_text(path: Path) -> str | None:
+    if not _world_readable(path):  # absent, or root-only (DMI serials are often mode 0400)
+        return None
     try:
         return path.read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:  # absent, or root-only (DMI serials are mode 0400)
+    except OSError:
         return None
 
 
@@ -166,6 +179,8 @@ def root_disk(root: Path) -> str | None:
 
 def _vpd_serial(path: Path) -> str | None:
     """The serial in a SCSI VPD page 0x80 (unit serial number): 4-byte header, then ASCII."""
+    if not _world_readable(path):
+        return None
     try:
         data = path.read_bytes()
     except OSError:

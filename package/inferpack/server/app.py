@@ -27,8 +27,9 @@ from inferpack.bundle import read_bundle
 from inferpack.config import ServerConfig
 from inferpack.errors import BundleError
 from inferpack.license.clock import STATE_FILE as CLOCK_STATE_FILE
-from inferpack.license.guard import LicenseGuard
-from inferpack.license.keys import load_public_key
+from inferpack.license.errors import LicenseError
+from inferpack.license.guard import LicenseGuard, RefusedLicense
+from inferpack.license.pinned import trusted_key
 from inferpack.model import Model
 from inferpack.runtime.batcher import DynamicBatcher
 from inferpack.runtime.engine import EngineOptions
@@ -109,18 +110,24 @@ async def _model_lifecycle(app: web.Application) -> AsyncIterator[None]:
     state.decode_pool.shutdown(wait=True)
 
 
-def _license_guard(config: ServerConfig) -> LicenseGuard | None:
-    if config.license_file is None:
-        log.warning("no license file given: development mode, predictions are not license-checked")
+def _license_guard(config: ServerConfig) -> LicenseGuard | RefusedLicense | None:
+    """None only in development mode; without a usable license every prediction is 337000."""
+    if config.development_mode:
+        log.warning("development mode (--no-license): predictions are not license-checked")
         return None
-    assert config.vendor_public_key is not None and config.state_dir is not None  # ServerConfig checks
+    if config.license_file is None:
+        return RefusedLicense("no license given: serve with --license FILE (--no-license for development)")
+    try:
+        public_key = trusted_key(config.vendor_public_key)
+    except LicenseError as exc:
+        return RefusedLicense(exc.reason)
+    assert config.state_dir is not None  # ServerConfig checks
     return LicenseGuard(
         config.license_file,
-        load_public_key(config.vendor_public_key),
+        public_key,
         config.deploy_name,
         clock_state_path=config.state_dir / CLOCK_STATE_FILE,
         root=config.host_root,
-        snapshot=config.fingerprint_snapshot,
         recheck_interval_s=config.license_recheck_s,
     )
 

@@ -66,6 +66,10 @@ async def easydl_errors(request: web.Request, handler: Handler) -> web.StreamRes
     state = request.app[STATE]
     log_id = state.log_ids.next()
     request[LOG_ID] = log_id
+    if state.license is None:  # said on every request, so no one mistakes it for a product
+        log.warning(
+            "development mode (--no-license): %s %s with no license check", request.method, request.path
+        )
     started = time.perf_counter()
     protocol_v2 = request.path == V2_PREFIX or request.path.startswith(V2_PREFIX + "/")
     code = 0

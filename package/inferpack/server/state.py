@@ -13,7 +13,7 @@ from aiohttp import web
 from inferpack.bundle import ModelSpec
 from inferpack.config import ServerConfig
 from inferpack.errors import ModelUnavailable
-from inferpack.license.guard import LicenseGuard
+from inferpack.license.guard import LicenseGuard, RefusedLicense
 from inferpack.model import Model
 from inferpack.runtime.batcher import DynamicBatcher
 from inferpack.server.metrics import Metrics
@@ -41,7 +41,7 @@ class ServerState:
     model: Model | None = None
     batcher: DynamicBatcher | None = None
     load_error: str | None = None
-    license: LicenseGuard | None = None
+    license: LicenseGuard | RefusedLicense | None = None  # None: development mode (--no-license)
     inflight: int = 0
     started_at: float = field(default_factory=time.time)
     _rate: TokenBucket | None = None
@@ -51,7 +51,7 @@ class ServerState:
         return self.model is not None and self.batcher is not None
 
     def require_license(self) -> None:
-        """Raises 337000 with the reason unless the license verifies (none in development mode)."""
+        """Raises 337000 with the reason unless the license verifies (no check in development mode)."""
         if self.license is not None:
             self.license.require()
 

@@ -342,7 +342,9 @@ async def test_the_real_server_behind_the_front(
     layout: ServiceLayout, front: StartFront, colour_model: Path
 ) -> None:
     port = free_port()
-    server = await start_server(ServerConfig(deploy_name="demo", model_dir=colour_model, port=port))
+    server = await start_server(
+        ServerConfig(deploy_name="demo", model_dir=colour_model, port=port, development_mode=True)
+    )
     try:
         await server.wait_ready()
         write_routes(layout, Backend("1-0-0", port, "1.0.0"))

@@ -98,9 +98,9 @@ def test_one_replaced_nic_still_licensed_but_warned(service: Service, key: Ed255
     assert found["fingerprint"][:2] == ("WARN", "nic_macs changed since issue (4 of 5 match, 4 required)")
 
 
-def test_no_license_is_a_development_install(service: Service) -> None:
+def test_no_license_fails_as_the_server_refuses(service: Service) -> None:
     found = by_name(service, machine())
-    assert found["license"][0] == "WARN" and "unlicensed" in found["license"][1]
+    assert found["license"][0] == "FAIL" and "every prediction answers 337000" in found["license"][1]
     assert "fingerprint" not in found
 
 

@@ -111,9 +111,12 @@ def test_refusal_is_a_337000_with_the_reason(guard: LicenseGuard, license_path: 
     assert guard.max_qps is None and guard.max_instances is None
 
 
-def test_a_wrong_host_snapshot_is_the_reason(guard: LicenseGuard, tmp_path: Path) -> None:
-    guard.snapshot = tmp_path / "absent-snapshot.json"
-    assert guard.check().reason.startswith("no host fingerprint snapshot at")
+def test_too_few_live_components_is_a_refusal_never_a_fallback(guard: LicenseGuard, tmp_path: Path) -> None:
+    """A host root that hides the machine (``--host-root /empty`` once did it) names the cause."""
+    guard.root = tmp_path / "empty"
+    reason = guard.check().reason
+    assert reason.startswith("cannot identify this machine: only 1 fingerprint component(s) readable under")
+    assert "at least 2 needed" in reason
 
 
 def test_the_clock_guard_runs_inside_the_check(guard: LicenseGuard, clock: Clock) -> None:
