@@ -20,7 +20,7 @@ from inferpack.config import ServerConfig, load_config
 from inferpack.deploy.kubernetes.export import ExportError, export_kubernetes
 from inferpack.deploy.kubernetes.manifests import MODEL_DIR
 from inferpack.license.errors import LicenseError
-from inferpack.license.fingerprint import LicenseRequest, collect, write_request
+from inferpack.license.fingerprint import HOST_SOURCES, LicenseRequest, collect
 from inferpack.license.licfile import issue_license
 from tests.onnx_models import colour_classifier
 from tests.unit.deploy._packages import Vendor, fake_wheels, make_package, make_vendor, unpack
@@ -101,7 +101,8 @@ def test_the_deployment_keeps_the_single_host_guarantees(exported: tuple[Path, P
         for m in container["volumeMounts"]
         if m["mountPath"].startswith("/host")
     }
-    assert host_paths == {"/host/etc/machine-id": True, "/host/sys/class/dmi/id": True}
+    assert host_paths == {f"/host/{below}": True for _, below in HOST_SOURCES}
+    assert "fingerprint_snapshot" not in _documents(exported[0])["ConfigMap"]["data"]["server.toml"]
     readme = (exported[0] / "README.md").read_text()
     assert "ctr -n k8s.io images import" in readme and "docker load -i" in readme
     assert "sha256:" in readme  # the id to check the import against
@@ -129,15 +130,23 @@ def _pod_root(out: Path, node: Path, pod: Path) -> tuple[dict[str, str], dict[st
                 (target / key).write_bytes(base64.b64decode(data))
         elif "hostPath" in volume:
             source = node / volume["hostPath"]["path"].lstrip("/")
+            if volume["hostPath"]["path"] == "/proc/1/mountinfo":  # the fake node has one process
+                source = node / "proc/self/mountinfo"
             target.parent.mkdir(parents=True, exist_ok=True)
-            (shutil.copytree if source.is_dir() else shutil.copyfile)(source, target)
+            if not source.exists():  # no type check: the kubelet mounts an empty folder
+                target.mkdir(parents=True)
+                continue
+            if source.is_dir():
+                shutil.copytree(source, target, symlinks=True)  # as a bind mount: links kept
+            else:
+                shutil.copyfile(source, target)
         else:
             target.mkdir(parents=True, exist_ok=True)  # emptyDir
     return {e["name"]: e["value"] for e in container["env"]}, container
 
 
 def _prepare_node(node: Path, package: Path, out: Path) -> None:
-    """What the README tells the operator to do on each node: the model and the snapshot."""
+    """What the README tells the operator to do on each node: the model."""
     deployment = _documents(out)["Deployment"]
     volumes = {
         v["name"]: v["hostPath"]["path"]
@@ -145,16 +154,20 @@ def _prepare_node(node: Path, package: Path, out: Path) -> None:
         if "hostPath" in v
     }
     shutil.copytree(package / "model", node / volumes["model"].lstrip("/"))
-    snapshot = node / volumes["node"].lstrip("/")
-    snapshot.parent.mkdir(parents=True, exist_ok=True)
-    write_request(snapshot, collect(node, gpu_source=list))
 
 
 def _config_in(pod: Path, env: dict[str, str], container: dict[str, Any]) -> ServerConfig:
     """The server's settings as the image's `serve MODEL` + args + env make them, paths re-rooted."""
     args = container["args"]
     assert args[0] == "--config"
-    config = load_config(pod / args[1].lstrip("/"), env, {"model_dir": MODEL_DIR})
+    flags = dict(zip(args[2::2], args[3::2], strict=True))
+    license_flags = {
+        "license_file": flags.pop("--license"),
+        "vendor_public_key": flags.pop("--vendor-key"),
+        "host_root": flags.pop("--host-root"),
+    }
+    assert not flags, flags
+    config = load_config(pod / args[1].lstrip("/"), env, {"model_dir": MODEL_DIR, **license_flags})
     rerooted = {
         f.name: pod / str(getattr(config, f.name)).lstrip("/")
         for f in fields(config)

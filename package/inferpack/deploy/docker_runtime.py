@@ -28,6 +28,7 @@ from inferpack.deploy.runtime import (
     full_instance_name,
     instance_name,
 )
+from inferpack.license.fingerprint import HOST_SOURCES
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -38,15 +39,6 @@ ENTRYPOINT = ["/usr/bin/tini", "--", "inferpack"]
 MODEL, LICENSE, VENDOR_KEY = "/opt/inferpack/model", "/opt/inferpack/license", "/opt/inferpack/vendor.pub"
 STATE, LOGS, HOST_ROOT = "/var/lib/inferpack", "/var/log/inferpack", "/host"
 ROUTES = f"{STATE}/{ROUTES_FILE}"
-# What the license fingerprint reads, from the host itself (never from a file the installer wrote):
-# host path -> path below HOST_ROOT. /proc/1 is the host's init, whose mounts name the root disk.
-HOST_IDENTIFIERS = {
-    "/etc/machine-id": "etc/machine-id",
-    "/sys": "sys",
-    "/proc/cpuinfo": "proc/cpuinfo",
-    "/proc/1/mountinfo": "proc/self/mountinfo",
-    "/dev/disk": "dev/disk",
-}
 STOP_TIMEOUT_S = 30  # above the server's shutdown_timeout_s (15 s) and the front's retry deadline
 SECOND_NS = 1_000_000_000
 RUNNING = ("running", "restarting")  # restarting: its policy is at work, a new one would do no better
@@ -99,7 +91,7 @@ class DockerRuntime(Runtime):
         }
         if layout.vendor_key.is_file():
             volumes[str(layout.vendor_key)] = {"bind": VENDOR_KEY, "mode": "ro"}
-        for path, below in HOST_IDENTIFIERS.items():
+        for path, below in HOST_SOURCES:  # the fingerprint, read live (never a file we wrote)
             if os.path.exists(path):
                 volumes[path] = {"bind": f"{HOST_ROOT}/{below}", "mode": "ro"}
         command = [

@@ -50,6 +50,16 @@ COMPONENT_KINDS = (
 LIST_KINDS = frozenset({"nic_macs", "gpu_uuids"})
 """Kinds a machine can have several of; they match when any one hash is shared."""
 
+HOST_SOURCES = (
+    ("/etc/machine-id", "etc/machine-id"),
+    ("/sys", "sys"),  # DMI, NICs, disks and their serials
+    ("/proc/cpuinfo", "proc/cpuinfo"),
+    ("/proc/1/mountinfo", "proc/self/mountinfo"),  # the host init's mounts: which disk is root
+    ("/dev/disk", "dev/disk"),
+)
+"""Where a container reads the host's fingerprint live: (host path, path below its host root),
+each mounted read-only by the docker runtime and the Kubernetes export."""
+
 REQUEST_FORMAT = "inferpack-fingerprint"
 REQUEST_VERSION = 1
 

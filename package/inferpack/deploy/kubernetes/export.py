@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from inferpack.cli_errors import one_line_errors
-from inferpack.deploy.kubernetes.manifests import NODE_ROOT, SNAPSHOT_FILE, KubeSpec, render
+from inferpack.deploy.kubernetes.manifests import KubeSpec, render
 from inferpack.deploy.manifest import Manifest, PackageError
 from inferpack.deploy.verify import verify_package
 from inferpack.fileio import write_new
@@ -102,16 +102,16 @@ The license names {hosts} host(s); each pod checks it against the node it runs o
 
        mkdir -p {spec.model_host_path} && cp -r model/. {spec.model_host_path}/
 
-3. Write the node's fingerprint snapshot, run as root on the node itself:
+3. Make the node's license request, on the node itself:
 
-       python3 install.py fingerprint --out {NODE_ROOT}/{spec.name}/{SNAPSHOT_FILE}
+       python3 install.py fingerprint --out NODE.json
 
-   The same file is the node's license request: send one per node to the vendor, who issues one
-   license naming them all (`inferpack license issue --request node1.json --request node2.json ...`).
+   Send one per node to the vendor, who issues one license naming them all
+   (`inferpack license issue --request node1.json --request node2.json ...`).
 
-A pod reads the node's `/etc/machine-id` and `/sys/class/dmi/id` live (hostPath, read-only). It
-cannot see the node's NICs or disks (its own network namespace and devices), so those come from
-the snapshot; copying a snapshot to an unlicensed node still fails on the live identifiers.
+A pod reads the node's identifiers live: `/etc/machine-id`, `/sys` (DMI, NICs, disks),
+`/proc/cpuinfo`, the node init's mounts and `/dev/disk`, hostPath read-only below `/host`.
+No written file stands in for them, so copying anything to an unlicensed node does not help.
 A pod on an unlicensed node answers 337000 and stays unready (out of the Service) while the
 others serve; `kubectl describe pod` shows the readiness reason.
 

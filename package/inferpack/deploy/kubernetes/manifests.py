@@ -9,9 +9,10 @@ logs writable. In a pod they come from:
 * the license: a Secret mounted as a folder, so a new license (``kubectl apply`` of the Secret)
   reaches running pods without a restart: the kubelet swaps the file, the server re-reads it;
 * the vendor key and the server settings: a ConfigMap (``server.toml``, ``vendor.pub``);
-* the fingerprint: the node's ``/etc/machine-id`` and ``/sys/class/dmi/id`` (hostPath,
-  read-only) are read live; NICs and the root disk cannot be seen from a pod's namespaces, so
-  they come from the node's snapshot (``install.py fingerprint --out`` on that node);
+* the fingerprint: read live from the node's own sources (``HOST_SOURCES``: machine-id, /sys,
+  the CPU, the node init's mounts, /dev/disk), hostPath read-only below ``/host``, never from a
+  written snapshot;
+* the license flags: container args, as the server takes them from the command line only;
 * state (clock guard, engine caches) and logs: emptyDir, as the root filesystem is read-only.
 """
 
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from inferpack.deploy.kubernetes.yamltext import dump_documents
+from inferpack.license.fingerprint import HOST_SOURCES
 
 PORT = 8080
 PORT_NAME = "http"
@@ -30,12 +32,14 @@ READY_PATH, LIVE_PATH = "/readyz", "/healthz"
 CONFIG_DIR, CONFIG_FILE, VENDOR_KEY_FILE = "/etc/inferpack", "server.toml", "vendor.pub"
 LICENSE_DIR, LICENSE_KEY = "/opt/inferpack/license", "license.lic"
 MODEL_DIR, HOST_ROOT = "/opt/inferpack/model", "/host"
-SNAPSHOT_DIR, SNAPSHOT_FILE = "/opt/inferpack/node", "host-fingerprint.json"
 STATE_DIR, LOG_DIR = "/var/lib/inferpack", "/var/log/inferpack"
-HOST_IDENTIFIERS = {"machine-id": "/etc/machine-id", "dmi": "/sys/class/dmi/id"}
 SERVICE_UID = 10001
-NODE_ROOT = "/opt/inferpack/nodes"  # where each node keeps the model versions and its snapshot
+NODE_ROOT = "/opt/inferpack/nodes"  # where each node keeps the model versions
 GPU_RESOURCE = "nvidia.com/gpu"
+LICENSE_ARGS = (
+    "--license", f"{LICENSE_DIR}/{LICENSE_KEY}", "--vendor-key", f"{CONFIG_DIR}/{VENDOR_KEY_FILE}",
+    "--host-root", HOST_ROOT,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -56,22 +60,14 @@ class KubeSpec:
         return f"{NODE_ROOT}/{self.name}/versions/{self.version}"
 
     @property
-    def snapshot_host_path(self) -> str:
-        return f"{NODE_ROOT}/{self.name}/{SNAPSHOT_FILE}"
-
-    @property
     def labels(self) -> dict[str, str]:
         return {"app.kubernetes.io/name": "inferpack", "app.kubernetes.io/instance": self.name}
 
 
 def server_settings(spec: KubeSpec) -> dict[str, str | int]:
-    """``server.toml``: the settings the image's environment does not already give."""
-    settings: dict[str, str | int] = {
-        "deploy_name": spec.name,
-        "license_file": f"{LICENSE_DIR}/{LICENSE_KEY}",
-        "vendor_public_key": f"{CONFIG_DIR}/{VENDOR_KEY_FILE}",
-        "fingerprint_snapshot": f"{SNAPSHOT_DIR}/{SNAPSHOT_FILE}",
-    }
+    """``server.toml``: the settings the image's environment does not already give, but the
+    license ones (``LICENSE_ARGS``: the server takes those from its command line only)."""
+    settings: dict[str, str | int] = {"deploy_name": spec.name}
     if spec.gpu:  # the pod sees only the GPU it was given, as device 0
         settings |= {"backend": "auto", "device_id": 0}
     return settings
@@ -97,7 +93,6 @@ def _volumes(spec: KubeSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
         {"name": "model", "hostPath": {"path": spec.model_host_path, "type": "Directory"}},
         {"name": "license", "secret": {"secretName": f"{spec.name}-license", "defaultMode": 0o440}},
         {"name": "config", "configMap": {"name": f"{spec.name}-config", "defaultMode": 0o444}},
-        {"name": "node", "hostPath": {"path": spec.snapshot_host_path, "type": "File"}},
         {"name": "state", "emptyDir": {}},
         {"name": "logs", "emptyDir": {"sizeLimit": "1Gi"}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
@@ -106,15 +101,14 @@ def _volumes(spec: KubeSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
         {"name": "model", "mountPath": MODEL_DIR, "readOnly": True},
         {"name": "license", "mountPath": LICENSE_DIR, "readOnly": True},  # a folder: updates arrive
         {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
-        {"name": "node", "mountPath": f"{SNAPSHOT_DIR}/{SNAPSHOT_FILE}", "readOnly": True},
         {"name": "state", "mountPath": STATE_DIR},
         {"name": "logs", "mountPath": LOG_DIR},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
-    for volume, path in HOST_IDENTIFIERS.items():
-        kind = "File" if volume == "machine-id" else "Directory"
-        volumes.append({"name": volume, "hostPath": {"path": path, "type": kind}})
-        mounts.append({"name": volume, "mountPath": HOST_ROOT + path, "readOnly": True})
+    for path, below in HOST_SOURCES:
+        volume = "host-" + below.replace("/", "-")
+        volumes.append({"name": volume, "hostPath": {"path": path}})
+        mounts.append({"name": volume, "mountPath": f"{HOST_ROOT}/{below}", "readOnly": True})
     return volumes, mounts
 
 
@@ -131,11 +125,10 @@ def deployment(spec: KubeSpec) -> dict[str, Any]:
         "name": "server",
         "image": spec.image,
         "imagePullPolicy": "Never",  # air-gapped: imported on each node, never pulled
-        "args": ["--config", f"{CONFIG_DIR}/{CONFIG_FILE}"],  # after the image's `serve MODEL`
+        "args": ["--config", f"{CONFIG_DIR}/{CONFIG_FILE}", *LICENSE_ARGS],  # after the image's `serve MODEL`
         "env": [
             {"name": "INFERPACK_HOST", "value": "0.0.0.0"},
             {"name": "INFERPACK_PORT", "value": str(PORT)},
-            {"name": "INFERPACK_HOST_ROOT", "value": HOST_ROOT},
             {"name": "INFERPACK_STATE_DIR", "value": STATE_DIR},
             {"name": "INFERPACK_LOG_DIR", "value": LOG_DIR},
         ],
