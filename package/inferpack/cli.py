@@ -14,6 +14,7 @@ from pathlib import Path
 
 from inferpack import __version__
 from inferpack.cli_errors import describe_failure
+from inferpack.client.cli import add_predict_command
 from inferpack.config import load_config
 from inferpack.deploy.front import add_runtime_commands
 from inferpack.deploy.kubernetes.export import add_export_command
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_package_commands(subparsers)
     add_runtime_commands(subparsers)
     add_export_command(subparsers)
+    add_predict_command(subparsers)
     return parser
 
 
