@@ -7,6 +7,14 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+# The web console's tests drive Debian's Chromium through chromedriver; a CI machine (fresh, root)
+# gets them here, non-interactively. Elsewhere, install them yourself: apt-get install chromium chromium-driver
+if ! command -v chromedriver >/dev/null && { [ "${CI:-}" = true ] || [ "$(id -u)" = 0 ]; }; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
+
 python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv

@@ -33,6 +33,7 @@ from inferpack.license.pinned import trusted_key
 from inferpack.model import Model
 from inferpack.runtime.batcher import DynamicBatcher
 from inferpack.runtime.engine import EngineOptions
+from inferpack.server.console import add_console_routes
 from inferpack.server.metrics import Metrics
 from inferpack.server.middleware import AccessLogger, easydl_errors
 from inferpack.server.routes import add_routes
@@ -170,6 +171,7 @@ async def init_app(config: ServerConfig) -> web.Application:
     metrics.license_valid.set_function(lambda: float(state.license is None or state.license.state.valid))
     add_routes(app, state)
     add_v2_routes(app)
+    add_console_routes(app, config.deploy_name)
     app.cleanup_ctx.append(_license_lifecycle)
     app.cleanup_ctx.append(_model_lifecycle)
     return app
