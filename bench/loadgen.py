@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -110,11 +110,12 @@ async def run_load(
     server_pid: int | None = None,
     content_type: str = "application/json",
     accept: Accept = accept_results,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> LoadResult:
     """Drives ``url`` with ``bodies`` in turn; returns what the recorded window saw."""
     window = _Window()
     cycle = itertools.cycle(bodies)
-    headers = {"Content-Type": content_type}
+    headers = {"Content-Type": content_type, **(extra_headers or {})}
     meter = CpuMeter(ProcessTree(server_pid) if server_pid else None)
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=120)

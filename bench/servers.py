@@ -105,6 +105,7 @@ def inferpack(
             "bench",
             "--port",
             str(port),
+            "--no-license",  # development mode: without a license every prediction is 337000
         ],
         ready_url=base + "/readyz",
         predict_url=f"{base}/bench/{route}",
