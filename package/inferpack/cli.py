@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn, cast
 
 from inferpack import __version__
-from inferpack.cli_errors import describe_failure
+from inferpack.cli_errors import describe_failure, port_number
 from inferpack.client.cli import add_predict_command
 from inferpack.config import load_config
 from inferpack.deploy.front import add_runtime_commands
 from inferpack.deploy.kubernetes.export import add_export_command
 from inferpack.deploy.operator_cli import add_operator_commands
 from inferpack.deploy.package_cli import add_package_commands
+from inferpack.doctor.cli import add_doctor_command
 from inferpack.errors import BundleError, ConfigError
 from inferpack.license.cli import add_license_commands
 from inferpack.license.errors import LicenseError
@@ -30,7 +34,7 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     serve = subparsers.add_parser("serve", help="run the inference server in the foreground")
     serve.add_argument("model_dir", type=Path, help="model bundle folder (model.onnx + model.json)")
     serve.add_argument("--name", dest="deploy_name", help="deploy name: the {DEPLOY_NAME} in the routes")
-    serve.add_argument("--port", type=int)
+    serve.add_argument("--port", type=port_number)
     serve.add_argument("--host")
     serve.add_argument("--config", type=Path, help="TOML settings file (see inferpack.config)")
     serve.add_argument(
@@ -83,7 +87,7 @@ def _add_quickstart(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     quickstart = subparsers.add_parser(
         "quickstart", help="serve the embedded demo detector and show a real prediction"
     )
-    quickstart.add_argument("--port", type=int, default=8080)
+    quickstart.add_argument("--port", type=port_number, default=8080)
     quickstart.add_argument("--host", default="127.0.0.1")
     quickstart.add_argument(
         "--sample", type=Path, default=Path("demo-sample.jpg"), help="where to save the image"
@@ -94,9 +98,13 @@ def _add_quickstart(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 
 def _quickstart(args: argparse.Namespace) -> int:
     setup_logging("WARNING")
-    from inferpack.quickstart import quickstart
+    from inferpack.quickstart import PortBusy, quickstart
 
-    return asyncio.run(quickstart(args.port, args.host, not args.once, args.sample))
+    try:
+        return asyncio.run(quickstart(args.port, args.host, not args.once, args.sample))
+    except PortBusy as exc:
+        print(f"inferpack quickstart: {exc}", file=sys.stderr)
+        return 1
 
 
 def _add_lu(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -122,14 +130,30 @@ def _lu(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (and the nearest verb for a mistyped one)."""
+
+    def error(self, message: str) -> NoReturn:
+        if match := re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message):
+            verbs = re.findall(r"'([^']*)'", match.group(2))
+            near = difflib.get_close_matches(match.group(1), verbs, n=1)
+            message = f"{match.group(1)!r} is not a verb" + (f"; did you mean {near[0]!r}?" if near else "")
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="inferpack", description=__doc__)
+    parser = _Parser(prog="inferpack", description=__doc__)
     parser.add_argument("--version", action="version", version=f"inferpack {__version__}")
-    subparsers = parser.add_subparsers(dest="command", required=True)
+    # The verbs' parsers are _Parsers too (argparse makes them of the parent's class).
+    subparsers = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", required=True),
+    )
     _add_serve(subparsers)
     _add_quickstart(subparsers)
     _add_lu(subparsers)
     add_operator_commands(subparsers)
+    add_doctor_command(subparsers)
     add_license_commands(subparsers)
     add_package_commands(subparsers)
     add_runtime_commands(subparsers)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import shutil
 import sys
 from collections.abc import Callable
 
@@ -18,11 +19,25 @@ def describe_failure(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None)  # LicenseError, PackageError: the why, without a prefix
     if isinstance(reason, str):
         return reason
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        source, _, why = exc.args[0][0]  # copytree's (src, dst, why) per file: the first says it
+        return f"copying {source}: {why}"
     if isinstance(exc, FileExistsError):
         return f"{exc.filename} already exists; refusing to overwrite it"
     if isinstance(exc, OSError) and exc.filename:
         return f"{exc.filename}: {exc.strerror}"
     return str(exc)
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port a server can listen on, 1-65535 (0 would pick a random one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number: use 1-65535")
+    return port
 
 
 def one_line_errors(

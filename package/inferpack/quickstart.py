@@ -25,6 +25,10 @@ DEMO_DEPLOY_NAME = "demo"
 DEMO_MODEL = "shapes-detector"
 
 
+class PortBusy(RuntimeError):
+    """The demo server cannot listen where it was asked to."""
+
+
 async def quickstart(port: int, host: str, keep_serving: bool, sample_path: Path) -> int:
     config = ServerConfig(
         deploy_name=DEMO_DEPLOY_NAME,
@@ -33,7 +37,12 @@ async def quickstart(port: int, host: str, keep_serving: bool, sample_path: Path
         port=port,
         development_mode=True,  # a demo on this machine, run by hand: logged as such per request
     )
-    running = await start_server(config)
+    try:
+        running = await start_server(config)
+    except OSError as exc:
+        raise PortBusy(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port"
+        ) from None
     try:
         await running.wait_ready()
         if not cv2.imwrite(str(sample_path), sample_image("detection")):
@@ -45,14 +54,14 @@ async def quickstart(port: int, host: str, keep_serving: bool, sample_path: Path
         print(f"demo detector serving at {url}")
         print(f"sample image {sample_path} -> HTTP {response.status}:")
         print(json.dumps(answer, indent=2))
-        print("try it yourself:")
-        print(
-            f"  (printf '{{\"image\": \"'; base64 -w0 {sample_path}; printf '\"}}') | "
-            f"curl -s -H 'Content-Type: application/json' --data-binary @- {url}"
-        )
         if response.status != 200:
             return 1
-        if keep_serving:
+        if keep_serving:  # a curl line only for a server that is still there to answer it
+            print("try it yourself:")
+            print(
+                f"  (printf '{{\"image\": \"'; base64 -w0 {sample_path}; printf '\"}}') | "
+                f"curl -s -H 'Content-Type: application/json' --data-binary @- {url}"
+            )
             print("serving until Ctrl-C")
             await _until_interrupted()
         return 0
