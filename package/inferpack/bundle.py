@@ -45,6 +45,8 @@ from typing import Any, Literal
 from inferpack.errors import BundleError
 
 Task = Literal["classification", "detection"]
+# The EasyDL route a task is served on: /{DEPLOY_NAME}/<route>. Clients code against it.
+ROUTE_BY_TASK: dict[Task, str] = {"classification": "ImageClassification", "detection": "ObjectDetection"}
 DetectionLayout = Literal["yolov8", "yolov5", "boxes"]
 
 MODEL_FILE = "model.onnx"

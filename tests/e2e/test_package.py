@@ -29,7 +29,7 @@ from inferpack.deploy.images import load_package_image
 from inferpack.deploy.manifest import IMAGE_FILE, PackageError, sha256_file
 from inferpack.deploy.pack import SOURCE_ROOT, PackageImage, build_inferpack_wheel
 from tests.onnx_models import colour_classifier
-from tests.unit.deploy._packages import CREATED, Vendor, flip_byte, make_package, make_vendor, unpack
+from tests.support.packages import CREATED, Vendor, flip_byte, make_package, make_vendor, unpack
 
 if TYPE_CHECKING:
     from docker import DockerClient

@@ -14,7 +14,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from inferpack.deploy.manifest import Manifest
 from inferpack.deploy.pack import PackageImage, build_package
+from inferpack.license.fingerprint import collect, read_request, write_request
 from inferpack.license.keys import generate_keypair, load_private_key
+from inferpack.license.licfile import issue_license
 
 CREATED = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 FAKE_IMAGE_TAG = "inferpack-test/fake:1"
@@ -96,3 +98,13 @@ def tarball_of(members: list[tuple[tarfile.TarInfo, bytes | None]], dest: Path) 
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
     return dest
+
+
+def license_here(vendor: Vendor, name: str, out: Path, *, max_instances: int | None = None) -> Path:
+    """A license for THIS machine's fingerprint, as the vendor would issue it from its request."""
+    request = out.with_suffix(".request.json")
+    write_request(request, collect(Path("/")))
+    text = issue_license(vendor.key, read_request(request), [name], days=30, max_instances=max_instances)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return out

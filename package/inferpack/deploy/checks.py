@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from inferpack.deploy.routes import front_routes
 from inferpack.deploy.runtime import Runtime
+from inferpack.deploy.settings import ALL_INTERFACES
 from inferpack.license.errors import LicenseError
 from inferpack.license.fingerprint import collect
 from inferpack.license.keys import load_public_key
@@ -56,24 +58,56 @@ def check_disk(work_root: Path, need_bytes: int) -> Check:
     return Check("disk", free >= need_bytes, detail, "free some space or choose another --work-root")
 
 
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+def port_is_free(port: int, bind: str = ALL_INTERFACES) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET, socket.SOCK_STREAM) as probe:
         # As the front binds (asyncio sets SO_REUSEADDR): connections left in TIME_WAIT by a
         # service just removed do not hold the port, a listener does.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("0.0.0.0", port))
+            probe.bind((bind, port))
         except OSError:
             return False
     return True
 
 
-def check_port(port: int, held_by_us: bool) -> Check:
+def port_holder(port: int) -> str:
+    """Who listens on ``port``: an inferpack service's front says which service it is (from
+    any work root); another program is named by its process where this user may see it."""
+    try:
+        routes = front_routes(port, timeout_s=2.0)
+    except (OSError, ValueError, KeyError, TypeError):
+        routes = None
+    if routes is not None and routes.service:
+        home = Path(routes.service)
+        return f"the inferpack service {home.name} (work root {home.parent})"
+    return port_listener(port)
+
+
+def port_listener(port: int) -> str:
+    """Who listens on ``port``: "NAME (pid N)", or "an unknown program" without the rights to see."""
+    import psutil  # type: ignore[import-untyped]
+
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+                try:
+                    return f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
+                except psutil.Error:
+                    return f"pid {conn.pid}"
+    except psutil.AccessDenied:
+        pass
+    return "an unknown program (run as root to see which)"
+
+
+def check_port(port: int, held_by_us: bool, bind: str = ALL_INTERFACES) -> Check:
     if held_by_us:
         return Check("port", True, f"{port} is this service's own front")
-    free = port_is_free(port)
-    detail = f"{port} is free" if free else f"{port} is in use by another program"
-    return Check("port", free, detail, f"choose another with --port, or stop what listens on {port}")
+    if port_is_free(port, bind):
+        return Check("port", True, f"{port} is free on {bind}")
+    holder = port_holder(port)
+    return Check(
+        "port", False, f"{port} is in use by {holder}", f"choose another with --port, or stop {holder}"
+    )
 
 
 def check_image(image: str | None) -> Check:

@@ -11,9 +11,11 @@ can still use the process runtime.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +23,10 @@ from inferpack.deploy.image import SERVICE_UID
 from inferpack.deploy.layout import ServiceLayout
 from inferpack.deploy.routes import FRONT_HEALTH_PATH, ROUTES_FILE
 from inferpack.deploy.runtime import (
+    DEFAULT_FRONT,
     FRONT,
     BackendSpec,
+    FrontOptions,
     InstanceStatus,
     Runtime,
     full_instance_name,
@@ -114,23 +118,27 @@ class DockerRuntime(Runtime):
     def stop_backend(self, layout: ServiceLayout, slot: str, timeout_s: float = 30.0) -> None:
         self._stop(instance_name(layout, slot), timeout_s)
 
-    def ensure_front(self, layout: ServiceLayout, port: int, image: str | None) -> InstanceStatus:
-        """Keeps a front that runs on ``port``, even from an older image: replacing it would
-        refuse clients' connections for a moment, and the proxy rarely changes."""
+    def ensure_front(
+        self, layout: ServiceLayout, port: int, image: str | None, options: FrontOptions = DEFAULT_FRONT
+    ) -> InstanceStatus:
+        """Keeps a front that runs on ``port`` with these options, even from an older image:
+        replacing it would refuse clients' connections for a moment, and the proxy rarely changes."""
         if image is None:
             raise ValueError("the docker runtime needs the server image for the front")
         import docker
 
+        wanted = {"port": str(port), "options": _options_label(options)}
         with contextlib.suppress(docker.errors.NotFound):
             running = self.client.containers.get(instance_name(layout))
-            if running.status == "running" and running.labels.get(f"{LABEL}.port") == str(port):
+            found = {key: running.labels.get(f"{LABEL}.{key}", "") for key in wanted}
+            if running.status == "running" and found == wanted:
                 return _status(running)
         _service_dir(layout.state_dir)
         logs = _service_dir(layout.logs_dir / FRONT)
         probe = PROBE.format(port=port, path=FRONT_HEALTH_PATH)
         settings: dict[str, Any] = {
             "image": image,
-            "command": ["front", "--port", str(port), "--routes", ROUTES, "--log-dir", LOGS],
+            "command": ["front", "--port", str(port), "--routes", ROUTES, "--log-dir", LOGS, *options.args()],
             # The front only reads the routes there.
             "volumes": {
                 str(layout.state_dir): {"bind": STATE, "mode": "ro"},
@@ -146,7 +154,7 @@ class DockerRuntime(Runtime):
             },
             "gpu": None,
         }
-        return self._ensure(layout, instance_name(layout), {"role": FRONT, "port": str(port)}, settings)
+        return self._ensure(layout, instance_name(layout), {"role": FRONT, **wanted}, settings)
 
     def stop_front(self, layout: ServiceLayout, timeout_s: float = 30.0) -> None:
         self._stop(instance_name(layout), timeout_s)
@@ -155,7 +163,8 @@ class DockerRuntime(Runtime):
         containers = self.client.containers.list(
             all=True, filters={"label": f"{LABEL}.service={layout.name}"}
         )
-        return sorted((_status(c) for c in containers), key=lambda s: (s.role != FRONT, s.name))
+        ours = [c for c in containers if _home_of(c) in ("", str(layout.home))]  # "": made before the label
+        return sorted((_status(c) for c in ours), key=lambda s: (s.role != FRONT, s.name))
 
     def logs(self, layout: ServiceLayout, name: str, tail: int = 200) -> str:
         import docker
@@ -179,6 +188,8 @@ class DockerRuntime(Runtime):
         config = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
         with contextlib.suppress(docker.errors.NotFound):
             container = self.client.containers.get(name)
+            if _home_of(container) not in ("", str(layout.home)):  # never replace another work root's
+                raise FileExistsError(errno.EEXIST, "taken", f"container {name} of {_home_of(container)}")
             if container.labels.get(f"{LABEL}.config") == config and container.status in RUNNING:
                 return _status(container)
         self._stop(name, STOP_TIMEOUT_S)  # another config, or not running: made anew
@@ -203,6 +214,7 @@ class DockerRuntime(Runtime):
             name=name,
             labels={
                 f"{LABEL}.service": layout.name,
+                f"{LABEL}.home": str(layout.home),  # the same name may be installed in another work root
                 f"{LABEL}.config": config,
                 **{f"{LABEL}.{key}": value for key, value in labels.items()},
             },
@@ -242,16 +254,31 @@ def _status(container: Container) -> InstanceStatus:
         exit_code=state.get("ExitCode"),
         started_at=state.get("StartedAt"),
         version=labels.get(f"{LABEL}.version"),
-        details={"id": container.short_id, "image": str(attrs.get("Config", {}).get("Image", ""))},
+        details={
+            "id": container.short_id,
+            "image": str(attrs.get("Config", {}).get("Image", "")),
+            "home": _home_of(container),
+        },
     )
 
 
 def _service_dir(path: Path) -> Path:
-    """A folder the container's user (uid 10001) can write to."""
+    """A folder the container's user (uid 10001) can write to, with everything already in it:
+    logs and state kept from a process-runtime install (owned by root) included."""
     path.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
-        os.chown(path, SERVICE_UID, SERVICE_UID)
+        for folder, _, files in os.walk(path):
+            for entry in (folder, *(os.path.join(folder, name) for name in files)):
+                os.chown(entry, SERVICE_UID, SERVICE_UID, follow_symlinks=False)
     return path
+
+
+def _home_of(container: Container) -> str:
+    return str(container.labels.get(f"{LABEL}.home", ""))
+
+
+def _options_label(options: FrontOptions) -> str:
+    return json.dumps(asdict(options), sort_keys=True)
 
 
 def _gpu_args(spec: BackendSpec) -> list[str]:

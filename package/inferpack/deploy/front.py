@@ -32,6 +32,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from inferpack.cli_errors import port_number
 from inferpack.deploy.routes import FRONT_HEALTH_PATH, Backend, Routes, RoutesError, load_routes
 from inferpack.errors import InferpackError, InternalError, ModelUnavailable, PayloadTooLarge
 from inferpack.logs import setup_logging
@@ -60,6 +61,7 @@ class FrontConfig:
     max_body_bytes: int = 8 * 1024 * 1024  # above the server's 4 MiB: it answers oversize itself
     max_connections: int = 512  # to the backends; more concurrent requests wait for one
     shutdown_timeout_s: float = 20.0
+    errors_as_200: bool = False  # EasyDL errors on predictions answered with HTTP 200 (legacy clients)
 
 
 class RoutesWatcher:
@@ -118,6 +120,17 @@ class Front:
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     async def proxy(self, request: web.Request) -> web.Response:
+        response = await self._proxy(request)
+        if self.config.errors_as_200 and request.method == "POST" and response.status >= 400:
+            # Only an EasyDL error body (log_id + error_code) keeps its meaning without the status.
+            with contextlib.suppress(ValueError, TypeError):
+                body = orjson.loads(response.body)  # type: ignore[arg-type]
+                if isinstance(body, dict) and "error_code" in body:
+                    response.headers["X-Original-Status"] = str(response.status)
+                    response.set_status(200)
+        return response
+
+    async def _proxy(self, request: web.Request) -> web.Response:
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
@@ -264,6 +277,7 @@ def _front_command(args: argparse.Namespace) -> int:
         retry_deadline_s=args.retry_deadline,
         backend_timeout_s=args.backend_timeout,
         max_body_bytes=args.max_body_bytes,
+        errors_as_200=args.errors_as_200,
     )
     return asyncio.run(run_front(config))
 
@@ -273,12 +287,13 @@ def add_runtime_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
     from inferpack.deploy.supervise import add_supervise_command
 
     front = subparsers.add_parser("front", help="(runtime) the stable reverse proxy on a service's port")
-    front.add_argument("--port", type=int, required=True)
+    front.add_argument("--port", type=port_number, required=True)
     front.add_argument("--routes", type=Path, required=True, help="routes.json naming the active backend")
     front.add_argument("--host", default="0.0.0.0")
     front.add_argument("--retry-deadline", type=float, default=10.0, metavar="S")
     front.add_argument("--backend-timeout", type=float, default=120.0, metavar="S")
     front.add_argument("--max-body-bytes", type=int, default=FrontConfig.max_body_bytes)
+    front.add_argument("--errors-as-200", action="store_true", help="EasyDL errors on POST with HTTP 200")
     front.add_argument("--log-dir", type=Path, help="also write front.log here")
     front.add_argument("--log-level", default="INFO")
     front.set_defaults(handler=_front_command)

@@ -15,14 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
-
-from inferpack.bundle import read_bundle
-from inferpack.demo.shapes import sample_image
+from inferpack.bundle import ROUTE_BY_TASK, read_bundle
 from inferpack.deploy import loopback
 from inferpack.deploy.layout import ServiceLayout
 from inferpack.fileio import write_atomic
-from inferpack.server.state import ROUTE_BY_TASK
 
 
 class GateFailed(RuntimeError):
@@ -119,6 +115,10 @@ def refused_sample(url: str, deploy_name: str, model_dir: Path) -> str:
 
 
 def _sample_request(url: str, deploy_name: str, model_dir: Path) -> urllib.request.Request:
+    import cv2  # here, not at the top: status and list import this module and need no image stack
+
+    from inferpack.demo.shapes import sample_image
+
     task = read_bundle(model_dir).spec.task
     ok, jpeg = cv2.imencode(".jpg", sample_image(task))
     if not ok:

@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from inferpack.bundle import read_bundle
+from inferpack.bundle import ROUTE_BY_TASK, ModelSpec, read_bundle
+from inferpack.cli_errors import describe_failure
 from inferpack.deploy import checks
 from inferpack.deploy.extract import extract_package
 from inferpack.deploy.gate import GateFailed, predict_sample, record_sample_answer, refused_sample, wait_ready
@@ -31,22 +32,43 @@ from inferpack.deploy.journal import Journal, finish, read_journal, record, work
 from inferpack.deploy.layout import ServiceLayout
 from inferpack.deploy.lu import verify_installed
 from inferpack.deploy.manifest import Manifest, PackageError
-from inferpack.deploy.routes import Backend, read_routes, write_routes
-from inferpack.deploy.runtime import BackendSpec, Runtime
+from inferpack.deploy.routes import Backend, read_routes, routes_path, write_routes
+from inferpack.deploy.runtime import BackendSpec, FrontOptions, Runtime
 from inferpack.deploy.runtimes import make_runtime
-from inferpack.deploy.settings import ServiceSettings, load_settings, save_settings
+from inferpack.deploy.settings import ALL_INTERFACES, ServiceSettings, load_settings, save_settings
 from inferpack.deploy.verify import verify_package
-from inferpack.deploy.versions import install_version, installed_versions, slot_for, switch_current
+from inferpack.deploy.versions import (
+    VersionConflict,
+    install_version,
+    installed_versions,
+    slot_for,
+    switch_current,
+)
 from inferpack.license.fingerprint import collect, write_request
 from inferpack.license.install import replace_license
 from inferpack.license.pinned import trusted_key
-from inferpack.server.state import ROUTE_BY_TASK
 
 Output = Callable[[str], None]
 # The environment running the installer: in a package, install.py's venv in the work root, which
 # outlives the package folder. Servers of the process runtime and start-1.sh run with it too.
 PYTHON = Path(sys.executable)
 GATE_TIMEOUT_S = 180.0
+
+
+def contract_changes(old: ModelSpec, new: ModelSpec) -> list[str]:
+    """How ``new`` differs from ``old`` for a client: its route, the labels it can answer."""
+    changes: list[str] = []
+    if old.task != new.task:
+        changes.append(
+            f"task {old.task} -> {new.task}: clients of /{ROUTE_BY_TASK[old.task]} get 404, "
+            f"the route becomes /{ROUTE_BY_TASK[new.task]}"
+        )
+    gone, added = sorted(set(old.labels) - set(new.labels)), sorted(set(new.labels) - set(old.labels))
+    if gone or added:  # a new order alone changes nothing a client sees: answers carry names
+        parts = [f"removed {', '.join(gone)}"] if gone else []
+        parts += [f"added {', '.join(added)}"] if added else []
+        changes.append(f"labels {len(old.labels)} -> {len(new.labels)} ({'; '.join(parts)})")
+    return changes
 
 
 class InstallError(RuntimeError):
@@ -56,18 +78,27 @@ class InstallError(RuntimeError):
 @dataclass(frozen=True)
 class InstallOptions:
     port: int = 8080
+    bind: str = ALL_INTERFACES
     gpu: int | None = None
     license_file: Path | None = None
     runtime: str = "auto"  # "docker", "process" or "auto"
     force: bool = False
     serve_args: tuple[str, ...] = ()
     gate_timeout_s: float = GATE_TIMEOUT_S
+    errors_as_200: bool = False
 
 
 def _free_loopback_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def _expected_failure(exc: Exception) -> bool:
+    """What an install can meet on a real host (a full disk, a missing image, Docker refusing),
+    as opposed to a bug, which keeps its traceback."""
+    expected = (InstallError, VersionConflict, OSError)
+    return isinstance(exc, expected) or type(exc).__module__.startswith("docker.")
 
 
 def _backend_spec(settings: ServiceSettings, backend: Backend) -> BackendSpec:
@@ -105,7 +136,11 @@ class Installer:
             preflight = [
                 checks.check_runtime(runtime),
                 checks.check_disk(self.root, self._space_needed(package_root, manifest)),
-                checks.check_port(options.port, held_by_us=self._front_holds(runtime, layout, options.port)),
+                checks.check_port(
+                    options.port,
+                    held_by_us=self._front_holds(runtime, layout, options.port),
+                    bind=options.bind,
+                ),
                 checks.check_license(license_file, package_root / "vendor.pub", name),
                 checks.check_instances(
                     license_file, name, [(s.name, s.license_file) for s in installed_services(self.root)]
@@ -120,23 +155,44 @@ class Installer:
             if not checks.report(preflight, self.out) and not options.force:
                 raise InstallError("environment checks failed (see FAIL above); fix them or use --force")
 
-            journal = record(layout, Journal.begin("install", manifest.model_version, None), "layout")
-            self._lay_out(layout, package_root, license_file)
             settings = settings or ServiceSettings(
                 name=name,
                 runtime=runtime.name,
                 port=options.port,
+                bind=options.bind,
                 image=manifest.image.tag if runtime.name == "docker" else None,
                 gpu=options.gpu if options.gpu is not None else (0 if manifest.gpu else None),
                 serve_args=options.serve_args,
+                errors_as_200=options.errors_as_200,
             )
-            save_settings(layout, settings)
-            self._write_start_script(layout, runtime)
-            install_version(layout, manifest.model_version, manifest.model_dir(package_root))
-            self._serve(layout, settings, runtime, manifest.model_version, journal, options.gate_timeout_s)
+            fresh = not layout.home.exists()
+            try:
+                journal = record(layout, Journal.begin("install", manifest.model_version, None), "layout")
+                self._lay_out(layout, package_root, license_file)
+                save_settings(layout, settings)
+                self._write_start_script(layout, runtime)
+                install_version(layout, manifest.model_version, manifest.model_dir(package_root))
+                self._serve(
+                    layout, settings, runtime, manifest.model_version, journal, options.gate_timeout_s
+                )
+            except Exception as exc:
+                # All or nothing: a service that never served is not left half-installed.
+                self._undo_install(layout, runtime, fresh)
+                if not _expected_failure(exc):
+                    raise
+                first, *rest = (str(exc) if isinstance(exc, InstallError) else describe_failure(exc)).split(
+                    "\n"
+                )
+                raise InstallError("\n".join([f"{first}; nothing was installed", *rest])) from None
             self._announce(layout, load_settings(layout) or settings)
 
-    def update(self, name: str, package: Path, gate_timeout_s: float = GATE_TIMEOUT_S) -> None:
+    def update(
+        self,
+        name: str,
+        package: Path,
+        gate_timeout_s: float = GATE_TIMEOUT_S,
+        allow_task_change: bool = False,
+    ) -> None:
         layout, settings, runtime = self._installed(name)
         with work_root_lock(self.root):
             self._reconcile(layout, runtime)
@@ -155,6 +211,7 @@ class Installer:
                 version = manifest.model_version
                 if version == settings.current_version:
                     raise InstallError(f"{name} already serves version {version}")
+                self._check_contract(layout, manifest.model_dir(root), allow_task_change)
                 if runtime.name == "docker":
                     settings = self._ensure_image(root, manifest, settings)
                 install_version(layout, version, manifest.model_dir(root))
@@ -202,6 +259,32 @@ class Installer:
                 layout.settings.rename(layout.home / "settings.removed.json")
                 self.out(f"{name} removed; its versions, license and logs are kept in {layout.home}")
 
+    def _check_contract(self, layout: ServiceLayout, model_dir: Path, allowed: bool) -> None:
+        """What clients rely on: the route (the task) and the labels they get. A change is shown,
+        and refused unless the operator allows it: on a new route every client gets 404."""
+        changes = contract_changes(read_bundle(layout.current).spec, read_bundle(model_dir).spec)
+        for change in changes:
+            self.out(f"{'CHANGE' if allowed else 'REFUSED'}  {change}")
+        if changes and not allowed:
+            raise InstallError(
+                f"the new version changes what clients get ({changes[0]}); "
+                "pass --allow-task-change once clients are ready; nothing was changed"
+            )
+
+    def _undo_install(self, layout: ServiceLayout, runtime: Runtime, fresh: bool) -> None:
+        """Stops what a failed install started and removes what it wrote: a folder it created
+        goes; one kept by an earlier ``remove`` keeps its versions, license and logs."""
+        for instance in runtime.instances(layout):
+            if instance.role == "backend" and instance.slot:
+                runtime.stop_backend(layout, instance.slot)
+        runtime.stop_front(layout)
+        if fresh:
+            shutil.rmtree(layout.home, ignore_errors=True)
+            return
+        finish(layout)
+        for path in (layout.settings, routes_path(layout), layout.start_script):
+            path.unlink(missing_ok=True)
+
     # ---- bringing a version into service ---------------------------------------------------
 
     def _serve(
@@ -237,7 +320,7 @@ class Installer:
             runtime.stop_backend(layout, slot)
             finish(layout)
             serving = settings.current_version
-            still = f"version {serving} keeps serving" if serving else "nothing was started"
+            still = f"version {serving} keeps serving" if serving else "nothing serves"
             raise InstallError(f"version {version} failed its checks: {exc}; {still}\n{logs}") from None
         if unlicensed:
             self.out(
@@ -283,10 +366,11 @@ class Installer:
 
     def _front_up(self, layout: ServiceLayout, runtime: Runtime, settings: ServiceSettings) -> None:
         """Starts the front unless it runs, and waits until the public port answers ready."""
-        runtime.ensure_front(layout, settings.port, settings.image)
+        options = FrontOptions(settings.bind, settings.errors_as_200)
+        runtime.ensure_front(layout, settings.port, settings.image, options)
         try:
             unlicensed = not verify_installed(layout).valid
-            wait_ready(f"http://127.0.0.1:{settings.port}", timeout_s=60, unlicensed=unlicensed)
+            wait_ready(settings.local_url, timeout_s=60, unlicensed=unlicensed)
         except GateFailed as exc:
             logs = runtime.logs(layout, "front", tail=15)
             raise InstallError(f"the front on port {settings.port} does not answer: {exc}\n{logs}") from None
@@ -353,7 +437,11 @@ class Installer:
     @staticmethod
     def _front_holds(runtime: Runtime, layout: ServiceLayout, port: int) -> bool:
         return any(
-            i.role == "front" and i.port == port and i.state == "running" for i in runtime.instances(layout)
+            i.role == "front"
+            and i.port == port
+            and i.state == "running"
+            and i.details.get("home", str(layout.home)) in (str(layout.home), "")
+            for i in runtime.instances(layout)
         )
 
     @staticmethod

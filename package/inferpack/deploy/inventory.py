@@ -33,14 +33,32 @@ class ServiceStatus:
         return bool(front and backends)
 
 
+def _installer_made(folder: Path) -> bool:
+    """A service folder, by load_settings' rule; an unreadable settings.json is none either."""
+    if not is_deploy_name(folder.name):
+        return False
+    try:
+        return load_settings(ServiceLayout(folder.parent, folder.name)) is not None
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def installed_services(root: Path) -> list[ServiceLayout]:
     if not root.is_dir():
         return []
-    return [
-        ServiceLayout(root, p.name)
-        for p in sorted(root.iterdir())
-        if is_deploy_name(p.name) and (p / "settings.json").is_file()
-    ]
+    return [ServiceLayout(root, p.name) for p in sorted(root.iterdir()) if _installer_made(p)]
+
+
+def ignored_folders(root: Path) -> list[str]:
+    """Folders in the work root that look like services but are not (copies, leftovers): each
+    with a note saying why it is ignored."""
+    if not root.is_dir():
+        return []
+    notes = []
+    for folder in sorted(root.iterdir()):
+        if folder.is_dir() and (folder / "settings.json").is_file() and not _installer_made(folder):
+            notes.append(f"{folder} is ignored: not a service the installer made here (a copy?)")
+    return notes
 
 
 def license_summary(layout: ServiceLayout, backend: InstanceStatus | None = None) -> str:

@@ -1,4 +1,5 @@
-"""The operator's verbs: install, update, rollback, start, remove, list, status, doctor."""
+"""The operator's verbs: install, update, rollback, start, remove, list, status (``doctor`` is
+registered beside them by the top-level CLI: deploy/ does not import doctor/)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ import argparse
 import os
 from pathlib import Path
 
-from inferpack.cli_errors import one_line_errors
+from inferpack.cli_errors import one_line_errors, port_number
 from inferpack.deploy.installer import Installer, InstallError, InstallOptions
-from inferpack.deploy.inventory import describe, installed_services, service_status
+from inferpack.deploy.inventory import describe, ignored_folders, installed_services, service_status
 from inferpack.deploy.journal import InstallerBusy
 from inferpack.deploy.layout import ServiceLayout, work_root
+from inferpack.deploy.settings import ALL_INTERFACES
 from inferpack.deploy.versions import VersionConflict
-from inferpack.doctor.cli import add_doctor_command
 from inferpack.license.errors import LicenseError
 
 _one_line_errors = one_line_errors(
@@ -33,6 +34,8 @@ def _installer(args: argparse.Namespace) -> Installer:
 def _install(args: argparse.Namespace) -> int:
     options = InstallOptions(
         port=args.port,
+        bind=args.bind,
+        errors_as_200=args.errors_as_200,
         gpu=args.gpu,
         license_file=args.license,
         runtime=args.runtime,
@@ -45,7 +48,12 @@ def _install(args: argparse.Namespace) -> int:
 
 @_one_line_errors
 def _update(args: argparse.Namespace) -> int:
-    _installer(args).update(args.name, args.package.resolve(), gate_timeout_s=args.timeout)
+    _installer(args).update(
+        args.name,
+        args.package.resolve(),
+        gate_timeout_s=args.timeout,
+        allow_task_change=args.allow_task_change,
+    )
     return 0
 
 
@@ -69,7 +77,10 @@ def _remove(args: argparse.Namespace) -> int:
 
 @_one_line_errors
 def _list(args: argparse.Namespace) -> int:
-    services = installed_services(work_root(args.work_root))
+    root = work_root(args.work_root)
+    services = installed_services(root)
+    for note in ignored_folders(root):
+        print(f"note: {note}")
     if not services:
         print(f"no service is installed under {work_root(args.work_root)}")
         return 0
@@ -98,16 +109,40 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def add_operator_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     install = subparsers.add_parser("install", help="install this package's service and start it")
     install.add_argument("name", help="deploy name (the package's)")
-    install.add_argument("--port", type=int, default=8080, help="public port (default 8080)")
+    install.add_argument("--port", type=port_number, default=8080, help="public port, 1-65535 (default 8080)")
+    install.add_argument(
+        "--bind",
+        default=ALL_INTERFACES,
+        metavar="ADDR",
+        help=f"address the public port listens on (default {ALL_INTERFACES}: every interface, as EasyDL; "
+        "127.0.0.1: this host only)",
+    )
+    install.add_argument(
+        "--errors-as-200",
+        action="store_true",
+        help="answer prediction errors with HTTP 200 and the same EasyDL JSON, for legacy clients "
+        "that read the body only on 200 (default: the proper HTTP status)",
+    )
     install.add_argument("--gpu", type=int, help="GPU index to serve on")
     install.add_argument("--license", type=Path, help="license file (default: licenses/NAME.lic)")
-    install.add_argument("--runtime", choices=("auto", "docker", "process"), default="auto")
+    install.add_argument(
+        "--runtime",
+        choices=("auto", "docker", "process"),
+        default="auto",
+        help="docker: containers of the package's image; process: local processes with this Python, "
+        "for hosts without Docker; auto (default): docker when a Docker Engine answers, else process",
+    )
     install.add_argument("--force", action="store_true", help="go on past failed environment checks")
     install.set_defaults(handler=_install)
 
     update = subparsers.add_parser("update", help="serve a new version from a full or update package")
     update.add_argument("name")
     update.add_argument("package", type=Path, help="the package .tar.gz (or an unpacked, verified folder)")
+    update.add_argument(
+        "--allow-task-change",
+        action="store_true",
+        help="serve it even though its task (route) or label set differs from the serving version",
+    )
     update.set_defaults(handler=_update)
 
     rollback = subparsers.add_parser("rollback", help="serve the previous (or a named) installed version")
@@ -133,7 +168,6 @@ def add_operator_commands(subparsers: argparse._SubParsersAction[argparse.Argume
 
     for parser in (install, update, rollback, start, remove, listing, status):
         _common(parser)
-    add_doctor_command(subparsers)
     for parser in (install, update, rollback):
         parser.add_argument(
             "--timeout", type=float, default=180.0, help="seconds a new version has to pass its checks"

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,10 @@ from inferpack.deploy import loopback
 from inferpack.deploy.layout import ServiceLayout
 from inferpack.deploy.routes import FRONT_HEALTH_PATH, routes_path
 from inferpack.deploy.runtime import (
+    DEFAULT_FRONT,
     FRONT,
     BackendSpec,
+    FrontOptions,
     InstanceStatus,
     Runtime,
     full_instance_name,
@@ -69,18 +72,22 @@ class ProcessRuntime(Runtime):
     def stop_backend(self, layout: ServiceLayout, slot: str, timeout_s: float = 30.0) -> None:
         self._stop(layout, instance_name(layout, slot), timeout_s)
 
-    def ensure_front(self, layout: ServiceLayout, port: int, image: str | None) -> InstanceStatus:
-        """Keeps a front that runs on ``port``, even started by another Python: replacing it
-        would refuse clients' connections for a moment."""
-        running = self._status(layout, instance_name(layout))
-        if running.state == "running" and running.port == port:
+    def ensure_front(
+        self, layout: ServiceLayout, port: int, image: str | None, options: FrontOptions = DEFAULT_FRONT
+    ) -> InstanceStatus:
+        """Keeps a front that runs on ``port`` with these options, even started by another
+        Python: replacing it would refuse clients' connections for a moment."""
+        label = instance_name(layout)
+        running = self._status(layout, label)
+        started = _read_json(_processes_dir(layout) / f"{label}.json")
+        if running.state == "running" and running.port == port and started.get("options") == asdict(options):
             return running
         log_dir = layout.logs_dir / FRONT
         command = [
             *self._inferpack, "front", "--port", str(port), "--routes", str(routes_path(layout)),
-            "--log-dir", str(log_dir),
+            "--log-dir", str(log_dir), *options.args(),
         ]  # fmt: skip
-        meta = {"role": FRONT, "slot": None, "version": None, "port": port}
+        meta = {"role": FRONT, "slot": None, "version": None, "port": port, "options": asdict(options)}
         return self._ensure(layout, instance_name(layout), meta, command, {}, log_dir)
 
     def stop_front(self, layout: ServiceLayout, timeout_s: float = 30.0) -> None:

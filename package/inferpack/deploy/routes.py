@@ -17,8 +17,6 @@ Standard library only: the installer imports this before any wheel is installed.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 
 from inferpack.deploy import loopback
 from inferpack.deploy.layout import ServiceLayout
+from inferpack.fileio import write_atomic
 
 ROUTES_FILE = "routes.json"
 FRONT_HEALTH_PATH = "/_front/healthz"  # answered by the front itself
@@ -61,6 +60,7 @@ class Routes:
     active: Backend
     standby: tuple[Backend, ...] = ()
     updated: str = ""
+    service: str = ""  # the service's folder: a front tells who holds its port
 
     @property
     def backends(self) -> tuple[Backend, ...]:
@@ -72,6 +72,7 @@ class Routes:
             "active": self.active.to_json(),
             "standby": [b.to_json() for b in self.standby],
             "updated": self.updated,
+            "service": self.service,
         }
 
     @classmethod
@@ -81,11 +82,12 @@ class Routes:
         standby = data.get("standby", [])
         if not isinstance(standby, list):
             raise RoutesError("routes standby must be a list")
-        updated = data.get("updated", "")
+        updated, service = data.get("updated", ""), data.get("service", "")
         return cls(
             Backend.from_json(data.get("active")),
             tuple(Backend.from_json(b) for b in standby),
             updated if isinstance(updated, str) else "",
+            service if isinstance(service, str) else "",
         )
 
 
@@ -94,27 +96,12 @@ def routes_path(layout: ServiceLayout) -> Path:
 
 
 def write_routes(layout: ServiceLayout, active: Backend, standby: tuple[Backend, ...] = ()) -> Routes:
-    """Points the front at ``active``: temp file, fsync, rename, fsync of the folder."""
-    routes = Routes(active, standby, datetime.now(UTC).isoformat())
+    """Points the front at ``active`` in one crash-safe rename."""
+    routes = Routes(active, standby, datetime.now(UTC).isoformat(), str(layout.home))
     path = routes_path(layout)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{ROUTES_FILE}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump(routes.to_json(), file, indent=2)
-            file.write("\n")
-            file.flush()
-            os.fchmod(file.fileno(), 0o644)  # mkstemp makes 0600; the front may run as another user
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # the rename itself survives a power cut
-    finally:
-        os.close(directory)
+    # 0644: the front may run as another user (the container's).
+    write_atomic(path, (json.dumps(routes.to_json(), indent=2) + "\n").encode(), mode=0o644)
     return routes
 
 

@@ -56,6 +56,21 @@ class BackendSpec:
 
 
 @dataclass(frozen=True)
+class FrontOptions:
+    """How the front answers clients: where it listens, and the status of EasyDL errors."""
+
+    bind: str = "0.0.0.0"  # all interfaces, as EasyDL's servers
+    errors_as_200: bool = False  # legacy clients that read the body only on HTTP 200
+
+    def args(self) -> list[str]:
+        """The ``inferpack front`` flags for these options."""
+        return ["--host", self.bind, *(["--errors-as-200"] if self.errors_as_200 else [])]
+
+
+DEFAULT_FRONT = FrontOptions()
+
+
+@dataclass(frozen=True)
 class InstanceStatus:
     """What the runtime knows about one front or backend."""
 
@@ -95,8 +110,10 @@ class Runtime(ABC):
         """SIGTERM (requests in flight finish), then removes it."""
 
     @abstractmethod
-    def ensure_front(self, layout: ServiceLayout, port: int, image: str | None) -> InstanceStatus:
-        """Starts the front on ``port`` unless it already runs there."""
+    def ensure_front(
+        self, layout: ServiceLayout, port: int, image: str | None, options: FrontOptions = DEFAULT_FRONT
+    ) -> InstanceStatus:
+        """Starts the front on ``port`` unless it already runs there with the same options."""
 
     @abstractmethod
     def stop_front(self, layout: ServiceLayout, timeout_s: float = 30.0) -> None: ...

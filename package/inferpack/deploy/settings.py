@@ -11,6 +11,7 @@ from inferpack.deploy.layout import ServiceLayout
 from inferpack.fileio import write_atomic
 
 FORMAT = 1
+ALL_INTERFACES = "0.0.0.0"  # EasyDL's servers listen on every interface
 
 
 @dataclass(frozen=True)
@@ -18,11 +19,19 @@ class ServiceSettings:
     name: str
     runtime: str  # "docker" or "process"
     port: int  # the public port the front listens on
+    bind: str = ALL_INTERFACES  # the address the front listens on (--bind)
     image: str | None = None  # server image tag (docker runtime)
     gpu: int | None = None
     serve_args: tuple[str, ...] = ()
     history: tuple[str, ...] = ()  # versions in the order they served, the current one last
     backend_ports: dict[str, int] = field(default_factory=dict)  # slot -> loopback port
+    errors_as_200: bool = False  # answer EasyDL errors with HTTP 200 for legacy clients (--errors-as-200)
+
+    @property
+    def local_url(self) -> str:
+        """Where this host reaches the front: loopback, unless it listens on one address only."""
+        host = "127.0.0.1" if self.bind in (ALL_INTERFACES, "::", "") else self.bind
+        return f"http://{host}:{self.port}" if ":" not in host else f"http://[{host}]:{self.port}"
 
     @property
     def current_version(self) -> str | None:
@@ -47,7 +56,10 @@ def save_settings(layout: ServiceLayout, settings: ServiceSettings) -> None:
 
 
 def load_settings(layout: ServiceLayout) -> ServiceSettings | None:
-    """The saved settings, or None when the service was never installed here."""
+    """The saved settings, or None when the service was never installed here. The installer
+    writes the folder's own name into them: a copy of the folder (``cp -r NAME NAME_V1``, the
+    seed's backup) names another folder and is no service. ``list``, ``status``, the doctor
+    and the license's ``max_instances`` all count services by this one rule."""
     path: Path = layout.settings
     if not path.is_file():
         return None
@@ -55,4 +67,5 @@ def load_settings(layout: ServiceLayout) -> ServiceSettings | None:
     raw.pop("format", None)
     raw["serve_args"] = tuple(raw.get("serve_args", ()))
     raw["history"] = tuple(raw.get("history", ()))
-    return ServiceSettings(**raw)
+    settings = ServiceSettings(**raw)
+    return settings if settings.name == layout.name else None

@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from inferpack.deploy.inventory import installed_services
+from inferpack.deploy.inventory import ignored_folders, installed_services
 from inferpack.deploy.layout import ServiceLayout
 from inferpack.doctor import docker_checks, host_checks, license_checks, log_checks, service_checks
 from inferpack.doctor.context import Options, Service, load_service, this_machine
-from inferpack.doctor.result import HOST, Result, failed
+from inferpack.doctor.result import HOST, Result, failed, passed
 
 Probe = Callable[[], Result | list[Result] | None]
 BUG_STEP = "this is a bug in the doctor itself: send the output of --json to the vendor"
@@ -117,6 +117,7 @@ def run(opts: Options) -> Report:
             )
         )
     results += _safely(HOST, "memory", host_checks.memory)
+    results += [passed(HOST, "inventory", note) for note in ignored_folders(opts.work_root)]
     for service in services:
         results += service_results(service, opts)
     return Report(results, [layout.name for layout in layouts])

@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
-from inferpack.deploy import loopback
+from inferpack.deploy import checks, loopback
 from inferpack.deploy.gate import GateFailed, predict_sample, readiness, recorded_answer
 from inferpack.deploy.manifest import MANIFEST, MODEL_DIR, PackageError, parse_manifest, sha256_file
 from inferpack.deploy.routes import FRONT_HEALTH_PATH, front_routes
@@ -132,20 +132,6 @@ def instances(service: Service) -> list[Result]:
     return results
 
 
-def listener(port: int) -> str:
-    """Who listens on ``port``: "NAME (pid N)", or "an unknown program" without the rights to see."""
-    try:
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
-                try:
-                    return f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
-                except psutil.Error:
-                    return f"pid {conn.pid}"
-    except psutil.AccessDenied:
-        pass
-    return "an unknown program (run as root to see which)"
-
-
 def accepts(port: int) -> bool:
     """Whether anything listens on 127.0.0.1:``port`` (a bind test would also trip on TIME_WAIT)."""
     with socket.socket() as probe:
@@ -166,12 +152,20 @@ def port(service: Service, opts: Options) -> Result:
                 f"nothing listens on port {number}",
                 f"bash {service.start_script} starts the front",
             )
-        holder = listener(number)
+        holder = checks.port_holder(number)
         return failed(
             service.name,
             "port",
             f"port {number} is held by another program: {holder} ({exc})",
             f"stop {holder} or move it to another port, then bash {service.start_script}",
+        )
+    if routes is not None and routes.service and routes.service != str(service.layout.home):
+        holder = checks.port_holder(number)
+        return failed(
+            service.name,
+            "port",
+            f"port {number} is held by {holder}",
+            f"remove one of the two, or give one another port, then bash {service.start_script}",
         )
     wanted = service.routes.active if service.routes else None
     if routes is not None and wanted is not None and routes.active != wanted:

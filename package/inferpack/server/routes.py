@@ -8,12 +8,13 @@ from typing import Any
 from aiohttp import web
 
 from inferpack import __version__
+from inferpack.bundle import ROUTE_BY_TASK
 from inferpack.model import Model
 from inferpack.server.metrics import CONTENT_TYPE
 from inferpack.server.middleware import json_response
 from inferpack.server.request import PredictRequest, is_raw_form, parse_json_body, parse_raw_body, read_body
 from inferpack.server.serving import admitted
-from inferpack.server.state import LOG_ID, ROUTE_BY_TASK, STATE, ServerState, predict_path
+from inferpack.server.state import LOG_ID, STATE, ServerState, predict_path
 
 
 def _format_results(model: Model, row: Any, parsed: PredictRequest, transform: Any) -> list[dict[str, Any]]:

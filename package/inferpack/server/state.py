@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from inferpack.bundle import ModelSpec
+from inferpack.bundle import ROUTE_BY_TASK, ModelSpec
 from inferpack.config import ServerConfig
 from inferpack.errors import ModelUnavailable
 from inferpack.license.guard import LicenseGuard, RefusedLicense
@@ -91,8 +91,6 @@ class ServerState:
 STATE = web.AppKey("inferpack_state", ServerState)
 LOG_ID = web.RequestKey("log_id", int)
 ERROR_CODE = web.RequestKey("error_code", int)
-
-ROUTE_BY_TASK = {"classification": "ImageClassification", "detection": "ObjectDetection"}
 
 
 def predict_path(state: ServerState) -> str:

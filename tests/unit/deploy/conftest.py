@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 from tests.onnx_models import colour_classifier
+from tests.support.packages import Vendor, fake_wheels, make_package, make_vendor, unpack
 
 from inferpack.deploy.manifest import Manifest
-
-from ._packages import Vendor, fake_wheels, make_package, make_vendor, unpack
 
 
 @pytest.fixture(scope="session")

@@ -11,12 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.support.packages import Vendor, tarball_of
 
 from inferpack.deploy import extract
 from inferpack.deploy.extract import MAX_MEMBERS, extract_package
 from inferpack.deploy.manifest import PackageError
-
-from ._packages import Vendor, tarball_of
 
 Member = tuple[tarfile.TarInfo, bytes | None]
 

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from ._packages import flip_byte
+from tests.support.packages import flip_byte
 
 
 def bootstrap(root: Path) -> subprocess.CompletedProcess[str]:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from tests.support.packages import CREATED, FAKE_IMAGE_ID, Vendor
 
 from inferpack.deploy.manifest import (
     SIGNING_CONTEXT,
@@ -20,8 +21,6 @@ from inferpack.deploy.manifest import (
     unsafe_path_reason,
 )
 from inferpack.license.licfile import SIGNING_CONTEXT as LICENSE_CONTEXT
-
-from ._packages import CREATED, FAKE_IMAGE_ID, Vendor
 
 FILES = {
     name: "0" * 64

@@ -6,12 +6,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from tests.support.packages import CREATED, FAKE_IMAGE_ID, FAKE_IMAGE_TAG, Vendor, make_package, unpack
 
 from inferpack.cli import main
 from inferpack.deploy.manifest import Manifest, PackageError
 from inferpack.deploy.pack import PackageImage
-
-from ._packages import CREATED, FAKE_IMAGE_ID, FAKE_IMAGE_TAG, Vendor, make_package, unpack
 
 
 def test_same_inputs_give_the_same_bytes(

@@ -32,7 +32,7 @@ def layout(tmp_path: Path) -> ServiceLayout:
 def test_write_then_read_round_trips(layout: ServiceLayout) -> None:
     written = write_routes(layout, NEW, standby=(OLD,))
     assert routes_path(layout) == layout.home / "state" / "routes.json"
-    assert read_routes(layout) == written == Routes(NEW, (OLD,), written.updated)
+    assert read_routes(layout) == written == Routes(NEW, (OLD,), written.updated, str(layout.home))
     updated = datetime.fromisoformat(written.updated)
     assert updated.utcoffset() == timedelta(0)
     assert json.loads(routes_path(layout).read_text())["active"] == {

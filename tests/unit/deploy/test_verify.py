@@ -9,12 +9,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests.support.packages import FAKE_IMAGE_ID, FAKE_IMAGE_TAG, Vendor, flip_byte
 
 from inferpack.deploy.manifest import PackageError, parse_manifest, sign_manifest
 from inferpack.deploy.verify import verify_package
 from inferpack.license.keys import key_id, public_pem
-
-from ._packages import FAKE_IMAGE_ID, FAKE_IMAGE_TAG, Vendor, flip_byte
 
 LAYOUT = {
     "README.txt",
