@@ -31,7 +31,7 @@ from inferpack.license.fingerprint import LicenseRequest, collect
 from inferpack.license.licfile import issue_license
 from tests.conftest import RED, b64, encode, solid
 from tests.onnx_models import colour_classifier
-from tests.unit.deploy._packages import Vendor, fake_wheels, make_package, make_vendor, unpack
+from tests.support.packages import Vendor, fake_wheels, make_package, make_vendor, unpack
 from tests.unit.license._fakes import build_host
 
 NAME = "cats"

@@ -23,7 +23,7 @@ from inferpack.license.errors import LicenseError
 from inferpack.license.fingerprint import HOST_SOURCES, LicenseRequest, collect
 from inferpack.license.licfile import issue_license
 from tests.onnx_models import colour_classifier
-from tests.unit.deploy._packages import Vendor, fake_wheels, make_package, make_vendor, unpack
+from tests.support.packages import Vendor, fake_wheels, make_package, make_vendor, unpack
 from tests.unit.license._fakes import build_host
 
 from .conftest import StartServer, wait_ready
