@@ -50,6 +50,18 @@ class MethodNotAllowed(InvalidArgument):
     http_status = 405
 
 
+class NotFound(InvalidArgument):
+    """An id (dataset, job) this service does not hold (HTTP 404)."""
+
+    http_status = 404
+
+
+class Conflict(InvalidArgument):
+    """The request contradicts what exists: a dataset id taken, a dataset a job still reads (409)."""
+
+    http_status = 409
+
+
 class InvalidJSON(InferpackError):
     code = 336002
     message = "Invalid JSON"
@@ -106,6 +118,12 @@ class AuthCheckFailed(InferpackError):
     code = 337000
     message = "Auth check failed"
     http_status = 403
+
+
+class AccessDenied(AuthCheckFailed):
+    """The data and job routes' API key is missing or wrong (HTTP 401, as a credential problem)."""
+
+    http_status = 401
 
 
 ERROR_CLASSES: tuple[type[InferpackError], ...] = (
