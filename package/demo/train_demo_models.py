@@ -68,8 +68,9 @@ sys.path.insert(0, str(REPO / "package"))
 
 from inferpack.bundle import InputSpec, read_bundle  # noqa: E402
 from inferpack.demo import demo_model_dir  # noqa: E402
-from inferpack.demo.evaluate import Prediction, Truth, mean_average_precision, top1_accuracy  # noqa: E402
 from inferpack.demo.shapes import LABELS, classification_sample, detection_scene  # noqa: E402
+from inferpack.evaluation.classification import evaluate_classification  # noqa: E402
+from inferpack.evaluation.detection import Box, evaluate_detection  # noqa: E402
 from inferpack.vision.decode import decode_image  # noqa: E402
 from inferpack.vision.geometry import place  # noqa: E402
 from inferpack.vision.postprocess import classify, detect  # noqa: E402
@@ -396,8 +397,8 @@ def check_classifier(directory: Path, count: int) -> float:
     data = generate(_cls_item, VAL_SEED, count)
     x = np.stack([d[0] for d in data]).astype(np.float32) / 255.0
     logits = session.run(None, {"images": x})[0]
-    predicted = [classify(row, bundle.spec, 1)[0][0] for row in logits]
-    return top1_accuracy(predicted, [LABELS[d[1]] for d in data])
+    ranked = [[name for name, _ in classify(row, bundle.spec, 1)] for row in logits]
+    return evaluate_classification([LABELS[d[1]] for d in data], ranked, LABELS).accuracy
 
 
 def check_detector(directory: Path, count: int) -> str:
@@ -414,15 +415,15 @@ def check_detector(directory: Path, count: int) -> str:
     identity = Transform(0.0, 0.0, 1.0, 1.0, DET_SIZE, DET_SIZE)  # compare in model-input pixels
     predictions = [
         [
-            Prediction(d.label, d.score, (d.left, d.top, d.left + d.width, d.top + d.height))
+            Box(d.label, d.left, d.top, d.width, d.height, d.score)
             for d in detect(row, bundle.spec, identity, 0.05)
         ]
         for row in out
     ]
-    truths = [[Truth(LABELS[int(r[0])], (r[1], r[2], r[3], r[4])) for r in d[1]] for d in data]
-    report = mean_average_precision(predictions, truths, LABELS)
-    per_class = ", ".join(f"{k} {v:.4f}" for k, v in report.ap.items() if v is not None)
-    return f"mAP@0.5 {report.mean_ap:.4f} ({per_class})"
+    truths = [[Box(LABELS[int(r[0])], r[1], r[2], r[3] - r[1], r[4] - r[2]) for r in d[1]] for d in data]
+    report = evaluate_detection(truths, predictions, LABELS, threshold=bundle.spec.output.threshold)
+    per_class = ", ".join(f"{k} {v.ap50:.4f}" for k, v in report.per_class.items() if v.ap50 is not None)
+    return f"mAP@0.5 {report.map50:.4f}, mAP@[.5:.95] {report.map:.4f} ({per_class})"
 
 
 def main() -> None:
