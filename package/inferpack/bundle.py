@@ -38,11 +38,12 @@ the input name/shape and that the output size matches the label count and layout
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from inferpack.errors import BundleError
+from inferpack.variants import VARIANT_FILES, Precision, Variant, read_variants
 
 Task = Literal["classification", "detection"]
 # The EasyDL route a task is served on: /{DEPLOY_NAME}/<route>. Clients code against it.
@@ -103,10 +104,17 @@ class ModelSpec:
 class Bundle:
     directory: Path
     spec: ModelSpec
+    variants: dict[Precision, Variant] = field(default_factory=lambda: {"fp32": Variant("fp32")})
 
     @property
     def model_path(self) -> Path:
         return self.directory / MODEL_FILE
+
+    def graph_path(self, precision: Precision) -> Path:
+        """The ONNX graph of a variant the bundle carries (inferpack.variants)."""
+        if precision not in self.variants:
+            raise BundleError(f"model bundle {self.directory} has no {precision} variant")
+        return self.directory / VARIANT_FILES[precision]
 
 
 def _choice(section: str, raw: dict[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:
@@ -217,4 +225,4 @@ def read_bundle(directory: str | Path) -> Bundle:
         raw = json.loads((directory / SPEC_FILE).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"{directory / SPEC_FILE} is not valid JSON: {exc}") from exc
-    return Bundle(directory=directory, spec=parse_spec(raw))
+    return Bundle(directory=directory, spec=parse_spec(raw), variants=read_variants(directory))

@@ -43,6 +43,11 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "the fastest this host can run (TensorRT, then ORT TensorRT/CUDA, then CPU)",
     )
     serve.add_argument("--device-id", type=int)
+    serve.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "int8"),
+        help="model variant (auto: INT8 on the CPU if packed)",
+    )
     serve.add_argument("--max-batch-size", type=int)
     serve.add_argument("--max-delay-ms", type=float)
     serve.add_argument("--queue-size", type=int)

@@ -17,6 +17,8 @@ turn enforcement off or point it at another key, host root or license.
 | backend              | onnxruntime  | engine: onnxruntime, onnxruntime-cuda, onnxruntime-tensorrt,  |
 |                      |              | tensorrt, or auto (TensorRT > ORT TensorRT/CUDA > ORT CPU)    |
 | device_id            | 0            | GPU index for GPU backends                                    |
+| precision            | auto         | model variant: auto (INT8 on the CPU when the bundle has it,  |
+|                      |              | else FP32), fp32, or int8 (CPU only; see inferpack.variants)  |
 | fp16                 | true         | GPU backends: FP16 where the backend and GPU support it       |
 | workspace_mb         | 1024         | TensorRT builder workspace limit (MiB)                        |
 | gpu_streams          | 2            | TensorRT: execution contexts/streams (batches in flight)      |
@@ -56,6 +58,7 @@ from typing import Any
 
 from inferpack.errors import ConfigError
 from inferpack.names import DEPLOY_NAME_RULE, is_deploy_name
+from inferpack.variants import PRECISION_SETTINGS, PrecisionSetting
 
 ENV_PREFIX = "INFERPACK_"
 BACKENDS = ("onnxruntime", "onnxruntime-cuda", "onnxruntime-tensorrt", "tensorrt", "auto")
@@ -69,6 +72,7 @@ class ServerConfig:
     port: int = 8080
     backend: str = "onnxruntime"
     device_id: int = 0
+    precision: PrecisionSetting = "auto"
     fp16: bool = True
     workspace_mb: int = 1024
     gpu_streams: int = 2
@@ -95,6 +99,10 @@ class ServerConfig:
             raise ConfigError(f"deploy_name must be {DEPLOY_NAME_RULE}, got {self.deploy_name!r}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend {self.backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
+        if self.precision not in PRECISION_SETTINGS:
+            raise ConfigError(
+                f"precision {self.precision!r} is unknown; choose one of {', '.join(PRECISION_SETTINGS)}"
+            )
         if not 0 < self.port < 65536:
             raise ConfigError(f"port must be 1-65535, got {self.port}")
         for name in (

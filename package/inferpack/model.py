@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from inferpack.bundle import Bundle, ModelSpec
-from inferpack.errors import BundleError
+from inferpack.errors import BundleError, ConfigError
 from inferpack.runtime.engine import Engine, EngineOptions, TensorInfo
-from inferpack.runtime.factory import create_engine
+from inferpack.runtime.factory import create_engine, resolve_backend
+from inferpack.variants import Precision, PrecisionSetting
 from inferpack.vision.decode import decode_image
 from inferpack.vision.limits import ImageLimits
 from inferpack.vision.postprocess import Detection, check_output_shape, classify, detect
@@ -58,10 +59,25 @@ def _check_input(spec: ModelSpec, tensor: TensorInfo) -> None:
         raise BundleError(f"ONNX input {tensor.name!r} is {tensor.dtype}; inferpack feeds float32")
 
 
+def choose_precision(bundle: Bundle, setting: PrecisionSetting, backend: str) -> Precision:
+    """``auto``: INT8 on the CPU when the bundle carries it, else FP32 (GPU engines run FP32/FP16).
+    A forced precision the bundle lacks, or INT8 on a GPU backend, is refused, never replaced."""
+    if setting == "auto":
+        return "int8" if backend == "onnxruntime" and "int8" in bundle.variants else "fp32"
+    if setting == "int8" and backend != "onnxruntime":
+        raise ConfigError(f"precision int8 runs on the onnxruntime (CPU) backend, not {backend}")
+    bundle.graph_path(setting)  # BundleError when the bundle has no such variant
+    return setting
+
+
 class Model:
-    def __init__(self, bundle: Bundle, engine: Engine, limits: ImageLimits | None = None) -> None:
+    def __init__(
+        self, bundle: Bundle, engine: Engine, limits: ImageLimits | None = None, precision: Precision = "fp32"
+    ) -> None:
         self.spec = bundle.spec
         self.engine = engine
+        self.precision = precision
+        self.variants = bundle.variants
         self.limits = limits or ImageLimits()
         if len(engine.inputs) != 1:
             raise BundleError(f"the ONNX model has {len(engine.inputs)} inputs; an image model has one")
@@ -74,14 +90,19 @@ class Model:
         self._preprocessor = Preprocessor(self.spec.input)
 
     @classmethod
-    def load(cls, bundle: Bundle, backend: str, options: EngineOptions) -> Model:
+    def load(
+        cls, bundle: Bundle, backend: str, options: EngineOptions, precision: PrecisionSetting = "auto"
+    ) -> Model:
         started = time.perf_counter()
-        model = cls(bundle, create_engine(backend, bundle.model_path, options))
+        chosen = choose_precision(bundle, precision, resolve_backend(backend, options.device_id).backend)
+        engine = create_engine(backend, bundle.graph_path(chosen), options)
+        model = cls(bundle, engine, precision=chosen)
         log.info(
-            "loaded %s %s (%s) with %s in %.2fs",
+            "loaded %s %s (%s, %s) with %s in %.2fs",
             model.spec.name,
             model.spec.version,
             model.spec.task,
+            chosen,
             model.engine.backend,
             time.perf_counter() - started,
         )
@@ -137,4 +158,12 @@ class Model:
             "labels": list(self.spec.labels),
             "input": {"width": self.spec.input.width, "height": self.spec.input.height},
             "engine": self.engine.describe(),
+            "precision": self.describe_precision(),
+        }
+
+    def describe_precision(self) -> dict[str, Any]:
+        """What runs, what else the bundle carries, and each variant's measured accuracy (/info)."""
+        return {
+            "running": self.precision,
+            "variants": {p: v.as_json() for p, v in sorted(self.variants.items())},
         }

@@ -46,6 +46,7 @@ def test_config_file_from_env(tmp_path: Path) -> None:
         ({"INFERPACK_PORT": "70000"}, "port"),
         ({"INFERPACK_MAX_BATCH_SIZE": "0"}, "max_batch_size"),
         ({"INFERPACK_BACKEND": "cuda-magic"}, "backend"),
+        ({"INFERPACK_PRECISION": "int4"}, "precision .int4. is unknown"),
         ({"INFERPACK_REUSE_PORT": "maybe"}, "reuse_port"),
     ],
 )

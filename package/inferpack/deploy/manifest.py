@@ -23,7 +23,9 @@ A package is a flat folder (``tar xzf NAME-VERSION.tar.gz`` in a fresh folder gi
      "image": {"tag": "inferpack-server:...", "id": "sha256:...",
                "file": "original/images/server.tar" | null},
      "gpu": false, "key_id": "<16 hex: inferpack.license.keys.key_id of vendor.pub>",
-     "files": {"<relative path>": "<sha256 hex>", ...}}
+     "files": {"<relative path>": "<sha256 hex>", ...},
+     "variants": {...}}             only when the bundle carries variants.json: the same document
+                                    (precisions and measured accuracy, inferpack.variants)
 
 ``files`` lists every file of the package except manifest.json and manifest.sig. The signing
 context keeps manifests and licenses (``inferpack-license-v1\\n``, same vendor key) apart: a
@@ -44,8 +46,10 @@ from typing import Any, Literal
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from inferpack.errors import BundleError
 from inferpack.fileio import sha256_file as sha256_file  # re-exported: pack and verify use it from here
 from inferpack.names import is_deploy_name
+from inferpack.variants import Precision, Variant, parse_variants, variants_json
 
 FORMAT = 1
 SIGNING_CONTEXT = b"inferpack-manifest-v1\n"
@@ -103,6 +107,16 @@ class Manifest:
     key_id: str
     files: dict[str, str] = field(repr=False)  # relative POSIX path -> sha256 hex
     format: int = FORMAT
+    variants: dict[Precision, Variant] | None = None  # None: FP32 only, nothing measured
+
+    def precisions(self) -> str:
+        """ "fp32" or "fp32+int8", with the measured accuracy of each where there is one."""
+        if not self.variants:
+            return "fp32"
+        return ", ".join(
+            f"{p} ({v.accuracy.line()})" if v.accuracy else f"{p} (not measured)"
+            for p, v in sorted(self.variants.items())
+        )
 
     def model_dir(self, root: Path) -> Path:
         """The model bundle folder of the package unpacked (and verified) at ``root``."""
@@ -121,6 +135,8 @@ class Manifest:
             "key_id": self.key_id,
             "files": self.files,
         }
+        if self.variants is not None:
+            document["variants"] = variants_json(self.variants)
         return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
@@ -209,10 +225,20 @@ def parse_manifest(data: bytes) -> Manifest:
         gpu=_field(raw, "gpu", bool),
         key_id=_field(raw, "key_id", str),
         files=files,
+        variants=_variants(raw.get("variants")),
     )
     if not _KEY_ID.fullmatch(manifest.key_id):
         raise PackageError(f"{MANIFEST}: key_id {manifest.key_id!r} is not 16 hex digits")
     return manifest
+
+
+def _variants(raw: Any) -> dict[Precision, Variant] | None:
+    if raw is None:
+        return None
+    try:
+        return parse_variants(raw)
+    except BundleError as exc:
+        raise PackageError(f"{MANIFEST}: variants: {exc}") from None
 
 
 def _field(raw: dict[str, Any], key: str, kind: type[Any]) -> Any:

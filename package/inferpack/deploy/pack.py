@@ -60,11 +60,14 @@ class PackageImage:
 
 
 def check_model(model_dir: Path) -> None:
-    """Refuses a bundle the server could not serve: model.json, and the graph loaded by onnxruntime."""
+    """Refuses a bundle the server could not serve: model.json, and each variant's graph loaded by
+    onnxruntime."""
     from inferpack.model import Model
     from inferpack.runtime.engine import EngineOptions
 
-    Model.load(read_bundle(model_dir), "onnxruntime", EngineOptions(max_batch_size=1))
+    bundle = read_bundle(model_dir)
+    for precision in bundle.variants:
+        Model.load(bundle, "onnxruntime", EngineOptions(max_batch_size=1), precision)
 
 
 def package_path(out_dir: Path, name: str, version: str) -> Path:
@@ -94,7 +97,7 @@ def build_package(
 ) -> tuple[Path, Manifest]:
     """Writes ``out_dir/NAME-VERSION.tar.gz`` (never over an existing file); returns it and its manifest."""
     target = package_path(out_dir, name, version)
-    read_bundle(model_dir)  # the structure only; check_model also loads the graph
+    bundle = read_bundle(model_dir)  # the structure only; check_model also loads the graph
     if (package_type == "full") != (image.tarball is not None):
         raise PackageError("a full package carries the image tarball, an update package none")
     created = (created or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
@@ -123,6 +126,9 @@ def build_package(
             gpu=gpu,
             key_id=key_id(public_key),
             files={},
+            variants=bundle.variants
+            if len(bundle.variants) > 1 or bundle.variants["fp32"].accuracy
+            else None,
         )
         (staging / "README.txt").write_text(package_readme(manifest))
         files = {path.relative_to(staging).as_posix(): sha256_file(path) for path in _walk_files(staging)}
@@ -226,6 +232,7 @@ def describe(target: Path, manifest: Manifest) -> list[str]:
         f"package       {target}",
         f"deploy        {manifest.deploy_name} {manifest.model_version} ({manifest.package_type} package)",
         f"image         {manifest.image.tag} ({manifest.image.id})",
+        f"precision     {manifest.precisions()}",
         f"size          {target.stat().st_size / 2**20:.1f} MiB",
         f"sha256        {sha256_file(target)}",
         f"vendor key id {manifest.key_id} (put it in the delivery note: the operator compares it)",

@@ -65,7 +65,12 @@ async def _load_model(app: web.Application) -> None:
     try:
         bundle = read_bundle(state.config.model_dir)
         model = await loop.run_in_executor(
-            None, Model.load, bundle, state.config.backend, _engine_options(state.config)
+            None,
+            Model.load,
+            bundle,
+            state.config.backend,
+            _engine_options(state.config),
+            state.config.precision,
         )
         max_batch = min(state.config.max_batch_size, model.max_batch_size or state.config.max_batch_size)
         warm = await loop.run_in_executor(None, model.warm_up, tuple(sorted({1, max_batch})))

@@ -73,6 +73,7 @@ async def info(request: web.Request) -> web.Response:
         "route": f"POST {predict_path(state)}",
         "task": state.spec.task,
         "model": {"name": state.spec.name, "version": state.spec.version, "labels": list(state.spec.labels)},
+        "precision": state.model.describe_precision() if state.model else {"setting": config.precision},
         "engine": state.model.engine.describe()
         if state.model
         else {"backend": config.backend, "status": "loading"},

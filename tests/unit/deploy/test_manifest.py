@@ -21,6 +21,7 @@ from inferpack.deploy.manifest import (
     unsafe_path_reason,
 )
 from inferpack.license.licfile import SIGNING_CONTEXT as LICENSE_CONTEXT
+from inferpack.variants import Accuracy, Precision, Variant
 
 FILES = {
     name: "0" * 64
@@ -140,3 +141,18 @@ def test_signature_by_another_key_fails(vendor: Vendor, other_vendor: Vendor) ->
     data = manifest().to_json()
     with pytest.raises(PackageError, match="does not verify"):
         check_signature(data, sign_manifest(data, other_vendor.key), vendor.key.public_key())
+
+
+def test_variants_round_trip_and_are_checked() -> None:
+    accuracy = Accuracy("map50", 0.97, {"circle": 0.96}, 150)
+    variants: dict[Precision, Variant] = {
+        "fp32": Variant("fp32", accuracy),
+        "int8": Variant("int8", accuracy),
+    }
+    original = manifest(variants=variants)
+    data = original.to_json()
+    assert parse_manifest(data) == original and parse_manifest(data).to_json() == data
+    assert "variants" not in json.loads(manifest().to_json())  # FP32-only manifests are unchanged
+    assert original.precisions().startswith("fp32 (map50 97.00 (circle 96.00) on 150 samples), int8")
+    with pytest.raises(PackageError, match=r"variants: variants\.json: unknown precision 'int4'"):
+        parse_manifest(edited(variants={"format": 1, "variants": {"fp32": {}, "int4": {}}}))
