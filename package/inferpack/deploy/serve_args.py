@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 ALLOWED_FLAGS = (
     "--backend", "--device-id", "--max-batch-size", "--max-delay-ms", "--queue-size",
-    "--max-inflight", "--decode-workers", "--intra-op-threads", "--log-level",
+    "--max-inflight", "--decode-workers", "--intra-op-threads", "--log-level", "--precision",
 )  # fmt: skip
 
 

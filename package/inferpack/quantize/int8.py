@@ -9,7 +9,7 @@ What is chosen here, and why (measured on the demo models, bench/README.md "INT8
   tensor, and a shared 8-bit scale cannot hold both: scores collapse to a few steps.
 - ``keep_fp32`` names more nodes (of the pre-processed graph) for a model that needs it.
 
-``onnx`` is imported here only: pack-time, never on the serving path.
+``onnx`` (the ``quantize`` extra) is imported here only: pack time, never on the serving path.
 """
 
 from __future__ import annotations
@@ -107,9 +107,12 @@ def quantize(
     model: Model, fp32_graph: Path, calibration: Path, out: Path, recipe: Recipe = RECIPE
 ) -> Quantized:
     """Writes the INT8 graph of ``fp32_graph`` to ``out``, calibrated on images in ``calibration``."""
-    import onnx
-    from onnxruntime import quantization as q
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    try:
+        import onnx
+        from onnxruntime import quantization as q
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+    except ImportError as exc:
+        raise QuantizeError(f"--precision int8 needs {exc.name}: pip install 'inferpack[quantize]'") from None
 
     files = evenly(image_files(calibration), recipe.calibration_images)
     if not files:
