@@ -1,7 +1,10 @@
-"""Built TensorRT engines, cached on disk under the work root (``state_dir/engines/tensorrt``).
+"""Built engines, cached on disk under the work root: TensorRT's serialized engines
+(``state_dir/engines/tensorrt``) and ONNX Runtime's optimised CPU graphs
+(``state_dir/engines/onnxruntime``, inferpack.runtime.ort_cache).
 
-A serialized engine is only valid for the GPU model it was built on, the TensorRT version that
-built it, its precision and optimisation profiles, and the exact model. ``EngineKey`` holds all
+A built engine is only valid for the device model it was built on (a GPU, or a CPU model with
+its instruction sets), the builder version that made it (TensorRT, ONNX Runtime), its precision
+and optimisation profiles, and the exact model. ``EngineKey`` holds all
 of that; its digest names the file, so a change of any of them is simply a different file (a
 miss, then a build). Each engine ``NAME.engine`` has a sidecar ``NAME.json`` with the full key
 and the engine's SHA-256 and size. A load checks both: a sidecar that is missing, unreadable or
@@ -38,10 +41,10 @@ class EngineKey:
     """Everything that makes a serialized engine invalid when it changes."""
 
     model_sha256: str
-    gpu_name: str
-    compute_capability: str  # "9.0"
-    tensorrt_version: str
-    precision: str  # "fp16" or "fp32" (what the builder was allowed to use)
+    device: str  # the GPU's or the CPU's model name
+    capability: str  # a GPU's compute capability ("9.0"); a digest of a CPU's instruction sets
+    builder: str  # what built it: the TensorRT version, "onnxruntime 1.32.0 ..."
+    precision: str  # "fp16", "fp32" (what the builder was allowed to use) or "int8" (the graph's)
     profiles: tuple[tuple[ProfileShapes, ...], ...]  # one tuple of input shapes per profile
     workspace_mb: int
     format: int = CACHE_FORMAT
@@ -71,7 +74,7 @@ class EngineCache:
 
     def timing_cache_path(self, key: EngineKey) -> Path:
         """The builder's timing cache: per GPU model and TensorRT version, shared by all models."""
-        tag = hashlib.sha256(f"{key.gpu_name}\0{key.compute_capability}\0{key.tensorrt_version}".encode())
+        tag = hashlib.sha256(f"{key.device}\0{key.capability}\0{key.builder}".encode())
         return self.root / f"timing-{tag.hexdigest()[:16]}.cache"
 
     def load(self, key: EngineKey) -> bytes | None:

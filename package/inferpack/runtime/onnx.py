@@ -17,6 +17,7 @@ import numpy as np
 
 from inferpack.errors import BundleError, ConfigError
 from inferpack.runtime.engine import Engine, EngineOptions, TensorInfo, backend_cache_dir, device_label
+from inferpack.runtime.ort_cache import cached_session
 
 log = logging.getLogger("inferpack.runtime")
 
@@ -108,10 +109,18 @@ class OnnxRuntimeEngine(Engine):
         # Within a batch, inter-op parallelism only adds thread contention.
         session_options.inter_op_num_threads = 1
         session_options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        providers = provider_options(backend, options)
         try:
-            self._session = ort.InferenceSession(
-                str(model_path), sess_options=session_options, providers=provider_options(backend, options)
-            )
+            if backend == "onnxruntime":  # GPU providers optimise for their device at every load
+                folder = backend_cache_dir(options, backend)
+                self._session, self.graph = cached_session(
+                    ort, model_path, session_options, providers, folder
+                )
+            else:
+                self._session = ort.InferenceSession(
+                    str(model_path), sess_options=session_options, providers=providers
+                )
+                self.graph = "optimised (not cached)"
         except Exception as exc:  # ORT raises its own untyped errors for bad graphs
             raise BundleError(f"{model_path}: onnxruntime cannot load the model: {exc}") from exc
         active = self._session.get_providers()
@@ -156,4 +165,5 @@ class OnnxRuntimeEngine(Engine):
             "intra_op_threads": self._threads or "auto",
             "streams": self.concurrency,
             "io_binding": self.backend != "onnxruntime",
+            "graph": self.graph,
         }

@@ -209,9 +209,9 @@ class TensorRTEngine(Engine):
         shapes = profile_shapes(_network_inputs(network), self.batch)
         key = EngineKey(
             model_sha256=sha256_file(model_path),
-            gpu_name=self._gpu.name,
-            compute_capability=f"{self._gpu.compute_capability[0]}.{self._gpu.compute_capability[1]}",
-            tensorrt_version=str(trt.__version__),
+            device=self._gpu.name,
+            capability=f"{self._gpu.compute_capability[0]}.{self._gpu.compute_capability[1]}",
+            builder=str(trt.__version__),
             precision=precision,
             profiles=(shapes,) * self.concurrency,
             workspace_mb=self._options.workspace_mb,

@@ -16,9 +16,9 @@ from inferpack.runtime.engine_cache import EngineCache, EngineKey
 
 KEY = EngineKey(
     model_sha256="ab" * 32,
-    gpu_name="NVIDIA H200",
-    compute_capability="9.0",
-    tensorrt_version="11.4.0",
+    device="NVIDIA H200",
+    capability="9.0",
+    builder="11.4.0",
     precision="fp32",
     profiles=((("images", (1, 3, 32, 32), (8, 3, 32, 32), (8, 3, 32, 32)),),) * 2,
     workspace_mb=1024,
@@ -30,9 +30,9 @@ ENGINE = b"serialized-engine-bytes" * 100
     "change",
     [
         {"model_sha256": "cd" * 32},
-        {"gpu_name": "NVIDIA L4"},
-        {"compute_capability": "8.9"},
-        {"tensorrt_version": "11.5.0"},
+        {"device": "NVIDIA L4"},
+        {"capability": "8.9"},
+        {"builder": "11.5.0"},
         {"precision": "fp16"},
         {"profiles": ((("images", (1, 3, 32, 32), (16, 3, 32, 32), (16, 3, 32, 32)),),) * 2},
         {"profiles": ((("images", (1, 3, 32, 32), (8, 3, 32, 32), (8, 3, 32, 32)),),)},  # 1 stream
@@ -62,7 +62,7 @@ def test_store_then_load_roundtrip_with_sidecar(tmp_path: Path) -> None:
     cache.store(KEY, ENGINE)
     meta = json.loads(cache.sidecar_path(KEY).read_text())
     assert meta["size"] == len(ENGINE) and len(meta["sha256"]) == 64
-    assert meta["key"]["gpu_name"] == "NVIDIA H200"
+    assert meta["key"]["device"] == "NVIDIA H200"
     assert cache.load(KEY) == ENGINE
     assert sorted(p.name for p in (tmp_path / "engines").iterdir()) == sorted(
         [cache.engine_path(KEY).name, cache.sidecar_path(KEY).name]
@@ -134,5 +134,5 @@ def test_timing_cache_is_per_gpu_and_tensorrt_not_per_model(tmp_path: Path) -> N
     other_model = dataclasses.replace(KEY, model_sha256="cd" * 32, precision="fp16")
     assert cache.timing_cache_path(other_model) == cache.timing_cache_path(KEY)
     here = cache.timing_cache_path(KEY)
-    assert cache.timing_cache_path(dataclasses.replace(KEY, gpu_name="NVIDIA L4")) != here
-    assert cache.timing_cache_path(dataclasses.replace(KEY, tensorrt_version="10.9")) != here
+    assert cache.timing_cache_path(dataclasses.replace(KEY, device="NVIDIA L4")) != here
+    assert cache.timing_cache_path(dataclasses.replace(KEY, builder="10.9")) != here
