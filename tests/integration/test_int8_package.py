@@ -18,16 +18,13 @@ import pytest
 
 from inferpack.cli import main
 from inferpack.demo import demo_model_dir
-from inferpack.demo.evaluate import top1_accuracy
-from inferpack.demo.export import write_set
+from inferpack.demo.datasets import classification_dataset, detection_dataset
 from inferpack.deploy.installer import Installer, InstallOptions
 from inferpack.deploy.verify import verify_package
-from inferpack.license.fingerprint import collect, read_request, write_request
-from inferpack.license.licfile import issue_license
 from inferpack.quantize.bundle_int8 import Int8Request, build_int8_bundle
 from inferpack.quantize.evalset import read_eval_set
 from tests.conftest import b64
-from tests.unit.deploy._packages import Vendor, fake_wheels, make_package, make_vendor, unpack
+from tests.support.packages import Vendor, fake_wheels, license_here, make_package, make_vendor, unpack
 
 NAME = "shapesint8"
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -51,17 +48,9 @@ def vendor(tmp_path_factory: pytest.TempPathFactory) -> Vendor:
     return make_vendor(tmp_path_factory.mktemp("vendor"))
 
 
-def this_machines_license(vendor: Vendor, folder: Path) -> Path:
-    request = folder / "request.json"
-    write_request(request, collect(Path("/"), None))
-    license_file = folder / f"{NAME}.lic"
-    license_file.write_text(issue_license(vendor.key, read_request(request), [NAME], days=1))
-    return license_file
-
-
 def test_int8_package_installs_serves_within_the_guard_and_rolls_back(tmp_path: Path, vendor: Vendor) -> None:
-    calibration = write_set("classification", tmp_path / "calibration", 11, 80)
-    evaluation = write_set("classification", tmp_path / "eval", 4242, 150)
+    calibration = classification_dataset(tmp_path / "calibration", 80, 11)
+    evaluation = classification_dataset(tmp_path / "eval", 150, 4242)
     lines: list[str] = []
     variants = build_int8_bundle(
         demo_model_dir("shapes-classifier"),
@@ -93,7 +82,7 @@ def test_int8_package_installs_serves_within_the_guard_and_rolls_back(tmp_path: 
     port = free_port()
     installer = Installer(tmp_path / "work", out=lambda line: None)
     options = InstallOptions(
-        port=port, runtime="process", license_file=this_machines_license(vendor, tmp_path)
+        port=port, runtime="process", license_file=license_here(vendor, NAME, tmp_path / f"{NAME}.lic")
     )
     installer.install(NAME, unpack(v1, tmp_path / "v1"), options)
     try:
@@ -104,12 +93,11 @@ def test_int8_package_installs_serves_within_the_guard_and_rolls_back(tmp_path: 
         assert info["variants"]["int8"]["accuracy"] == int8.as_json()
         evalset = read_eval_set(evaluation, "classification", ("circle", "square", "triangle"))
         answers = [
-            get(port, f"/{NAME}/ImageClassification", {"image": b64(s.path.read_bytes()), "top_num": 1})
-            for s in evalset.samples
+            get(port, f"/{NAME}/ImageClassification", {"image": b64((evaluation / i.path).read_bytes())})
+            for i in evalset.items
         ]
-        served = top1_accuracy(
-            [a["results"][0]["name"] for a in answers], [s.label or "" for s in evalset.samples]
-        )
+        right = [a["results"][0]["name"] == i.label for a, i in zip(answers, evalset.items, strict=True)]
+        served = sum(right) / len(right)
         assert served == pytest.approx(int8.overall)  # HTTP gives what pack measured...
         assert 100 * (fp32.overall - served) <= 1.0  # ...within the guard
         installer.rollback(NAME)  # the variant is part of the version: back to 1.0.0's FP32
@@ -123,8 +111,8 @@ def test_guard_breaking_int8_is_refused_with_both_measures_and_nothing_written(
 ) -> None:
     """The detector with its box/score decode quantised too: one 8-bit scale for pixels and
     probabilities costs several points of mAP, so the guard refuses it."""
-    calibration = write_set("detection", tmp_path / "calibration", 11, 60)
-    evaluation = write_set("detection", tmp_path / "eval", 4243, 60)
+    calibration = detection_dataset(tmp_path / "calibration", 60, 11)
+    evaluation = detection_dataset(tmp_path / "eval", 60, 4243)
     out = tmp_path / "out"
     code = main(
         [

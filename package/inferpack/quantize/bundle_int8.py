@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from inferpack.bundle import Bundle, read_bundle
+from inferpack.datasets.items import Dataset
 from inferpack.model import Model
 from inferpack.quantize import QuantizeError
-from inferpack.quantize.evalset import EvalSet, measure, read_eval_set
+from inferpack.quantize.evalset import measure, read_eval_set
 from inferpack.quantize.guard import Guard
 from inferpack.quantize.int8 import RECIPE, Recipe, quantize
 from inferpack.runtime.engine import EngineOptions
@@ -77,7 +78,7 @@ def _guarded(
     bundle: Bundle,
     fp32: Model,
     int8_path: Path,
-    evalset: EvalSet,
+    evalset: Dataset,
     guard: Guard,
     variants: dict[Precision, Variant],
     report: Report,

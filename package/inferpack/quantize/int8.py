@@ -23,9 +23,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from inferpack.datasets.readers import read_dataset
 from inferpack.model import Model
 from inferpack.quantize import QuantizeError
-from inferpack.quantize.images import evenly, image_files
 
 log = logging.getLogger("inferpack.quantize")
 
@@ -76,6 +76,18 @@ def output_tail(graph: Any) -> list[str]:
     return [n.name for n in graph.node if n.op_type not in WEIGHTED_OPS and n.name not in feeds_weighted]
 
 
+def calibration_files(root: Path, limit: int) -> list[Path]:
+    """At most ``limit`` images of the set at ``root`` (any inferpack.datasets layout, labels
+    unused), spread over the whole sorted list so every class folder is represented."""
+    if not root.is_dir():
+        raise QuantizeError(f"{root} is not a folder of calibration images")
+    paths = [root / item.path for item in read_dataset(root).items]
+    if len(paths) <= limit:
+        return paths
+    step = len(paths) / limit
+    return [paths[int(i * step)] for i in range(limit)]
+
+
 class _Calibration:
     """ORT's CalibrationDataReader protocol over image files, batch by batch, prepared lazily."""
 
@@ -114,7 +126,7 @@ def quantize(
     except ImportError as exc:
         raise QuantizeError(f"--precision int8 needs {exc.name}: pip install 'inferpack[quantize]'") from None
 
-    files = evenly(image_files(calibration), recipe.calibration_images)
+    files = calibration_files(calibration, recipe.calibration_images)
     if not files:
         raise QuantizeError(f"{calibration}: no jpg/png/bmp images to calibrate on")
     with tempfile.TemporaryDirectory(prefix="inferpack-quantize-") as tmp:

@@ -8,13 +8,12 @@ import onnx
 import pytest
 
 from inferpack.demo import demo_model_dir
-from inferpack.demo.export import write_set
+from inferpack.demo.datasets import classification_dataset, detection_dataset
 from inferpack.demo.shapes import LABELS
 from inferpack.quantize import QuantizeError
 from inferpack.quantize.evalset import read_eval_set
 from inferpack.quantize.guard import Guard
-from inferpack.quantize.images import evenly, image_files
-from inferpack.quantize.int8 import WEIGHTED_OPS, output_tail
+from inferpack.quantize.int8 import WEIGHTED_OPS, calibration_files, output_tail
 from inferpack.variants import Accuracy
 
 
@@ -42,35 +41,34 @@ def test_guard_limits_overall_and_per_class() -> None:
     ]
 
 
-def test_classification_set_layout(tmp_path: Path) -> None:
-    folder = write_set("classification", tmp_path / "set", 7, 9)
-    evalset = read_eval_set(folder, "classification", LABELS)
-    assert len(evalset.samples) == 9 and {s.label for s in evalset.samples} <= set(LABELS)
-    (folder / "hexagon").mkdir()
-    (folder / "hexagon" / "x.jpg").write_bytes((next((folder / "circle").glob("*.jpg"))).read_bytes())
-    with pytest.raises(QuantizeError, match=r"hexagon/x\.jpg: a classification set is DIR/<label>/IMAGE"):
-        read_eval_set(folder, "classification", LABELS)
+def test_an_eval_set_must_fit_the_model(tmp_path: Path) -> None:
+    folder = classification_dataset(tmp_path / "set", 9, 7)
+    assert len(read_eval_set(folder, "classification", LABELS).items) == 9
+    with pytest.raises(QuantizeError, match=r"is a classes set \(classification\); the model does detection"):
+        read_eval_set(folder, "detection", LABELS)
+    with pytest.raises(QuantizeError, match="classes square are not among the model's labels"):
+        read_eval_set(folder, "classification", ("circle", "triangle"))
+    with pytest.raises(QuantizeError, match="is not a dataset folder"):
+        read_eval_set(tmp_path / "missing", "classification", LABELS)
 
 
-@pytest.mark.parametrize(
-    ("line", "reason"),
-    [("0 0.5 0.5 0.2", "expected 'class_index cx cy w h'"), ("3 0.5 0.5 0.2 0.2", "class index 0-2"),
-     ("0 0.5 0.5 1.2 0.2", r"4 numbers in \[0, 1\]"), ("x 0.5 0.5 0.2 0.2", "expected")],
-)  # fmt: skip
-def test_detection_labels_are_checked_line_by_line(tmp_path: Path, line: str, reason: str) -> None:
-    folder = write_set("detection", tmp_path / "set", 7, 2)
-    label = folder / "labels" / "00001.txt"
-    label.write_text(label.read_text() + line + "\n")
-    with pytest.raises(QuantizeError, match=f"00001.txt:\\d+: .*{reason}"):
+def test_a_broken_label_file_is_named_with_its_line(tmp_path: Path) -> None:
+    folder = detection_dataset(tmp_path / "set", 2, 7)
+    label = sorted((folder / "data").glob("*.txt"))[1]
+    label.write_text(label.read_text() + "0 0.5 0.5 0.2\n")
+    with pytest.raises(
+        QuantizeError, match=rf"problem\(s\) in the evaluation set: data/{label.name}:\d+: has 4 values"
+    ):
         read_eval_set(folder, "detection", LABELS)
 
 
-def test_links_are_never_followed_and_sets_are_spread(tmp_path: Path) -> None:
-    folder = write_set("classification", tmp_path / "set", 7, 12)
+def test_calibration_takes_any_layout_spread_and_never_follows_links(tmp_path: Path) -> None:
+    folder = classification_dataset(tmp_path / "set", 12, 7)
     (folder / "circle" / "outside.jpg").symlink_to("/etc/hostname")
-    files = image_files(folder)
+    files = calibration_files(folder, 100)
     assert len(files) == 12 and all(not f.is_symlink() for f in files)
-    picked = evenly(files, 4)
+    picked = calibration_files(folder, 4)
     assert len(picked) == 4 and picked[0] == files[0] and picked[-1].parent != files[0].parent
-    with pytest.raises(QuantizeError, match="is not a folder of images"):
-        image_files(tmp_path / "missing")
+    assert len(calibration_files(detection_dataset(tmp_path / "yolo", 3, 7), 100)) == 3
+    with pytest.raises(QuantizeError, match="is not a folder of calibration images"):
+        calibration_files(tmp_path / "missing", 10)
