@@ -24,12 +24,14 @@ turn enforcement off or point it at another key, host root or license.
 | gpu_streams          | 2            | TensorRT: execution contexts/streams (batches in flight)      |
 | max_batch_size       | 8            | largest batch gathered into one engine run                    |
 | max_delay_ms         | 2.0          | how long the first request of a batch waits for company       |
-| queue_size           | 64           | requests waiting for the engine; beyond it: 336100 at once    |
-| max_inflight         | 128          | requests being decoded or queued; beyond it: 336100 at once   |
+| max_inflight         | 128          | most requests admitted at once (decoding, queued, running)    |
+| latency_target_ms    | 100          | admit what can be answered within this; beyond: 336100 at once |
 | decode_workers       | CPU count    | threads decoding and preprocessing images                     |
 | cpu_streams          | 2            | ONNX Runtime on the CPU: batches run at once (see below)      |
 | intra_op_threads     | 0            | engine threads per batch (0: cores / cpu_streams on the CPU)  |
 | max_body_bytes       | 4 MiB + 64 KiB | request body limit (base64 ≤ 4 MiB plus JSON overhead)      |
+| body_timeout_s       | 30           | a body must arrive within this, or 408 (slow clients)         |
+| max_buffered_bytes   | 128 MiB      | request bodies held at once, all connections; beyond: 336100  |
 | license_file         | (none)       | license to enforce (CLI only); none: every prediction 337000  |
 | vendor_public_key    | (none)       | vendor's Ed25519 public key (PEM), where the build pins none  |
 | host_root            | /            | where the host's identifiers are readable (/host in a container) |
@@ -78,12 +80,14 @@ class ServerConfig:
     gpu_streams: int = 2
     max_batch_size: int = 8
     max_delay_ms: float = 2.0
-    queue_size: int = 64
     max_inflight: int = 128
-    decode_workers: int = max(1, os.cpu_count() or 1)
+    latency_target_ms: float = 100.0
+    decode_workers: int = max(1, len(os.sched_getaffinity(0)))
     cpu_streams: int = 2
     intra_op_threads: int = 0
     max_body_bytes: int = 4 * 1024 * 1024 + 64 * 1024
+    body_timeout_s: float = 30.0
+    max_buffered_bytes: int = 128 * 1024 * 1024
     license_file: Path | None = None
     vendor_public_key: Path | None = None
     host_root: Path = Path("/")
@@ -107,18 +111,20 @@ class ServerConfig:
             raise ConfigError(f"port must be 1-65535, got {self.port}")
         for name in (
             "max_batch_size",
-            "queue_size",
             "max_inflight",
             "decode_workers",
             "max_body_bytes",
+            "max_buffered_bytes",
             "workspace_mb",
             "gpu_streams",
             "cpu_streams",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.max_delay_ms < 0 or self.intra_op_threads < 0 or self.license_recheck_s <= 0:
-            raise ConfigError("max_delay_ms and intra_op_threads must be ≥ 0, license_recheck_s > 0")
+        if self.max_delay_ms < 0 or self.intra_op_threads < 0:
+            raise ConfigError("max_delay_ms and intra_op_threads must be ≥ 0")
+        if self.license_recheck_s <= 0 or self.body_timeout_s <= 0 or self.latency_target_ms <= 0:
+            raise ConfigError("license_recheck_s, body_timeout_s and latency_target_ms must be > 0")
         if self.license_file is not None and self.state_dir is None:
             raise ConfigError("license_file needs state_dir (for the clock guard)")
         if self.license_file is not None and self.development_mode:

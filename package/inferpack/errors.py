@@ -62,6 +62,28 @@ class Conflict(InvalidArgument):
     http_status = 409
 
 
+class RequestTimeout(InvalidArgument):
+    """The body did not arrive within the deadline (a client trickling it, or gone quiet)."""
+
+    http_status = 408
+
+
+class UriTooLong(InvalidArgument):
+    http_status = 414
+
+
+class UnsupportedEncoding(InvalidArgument):
+    """A Content-Encoding the server does not decode (br, zstd, ...)."""
+
+    http_status = 415
+
+
+class HeadersTooLarge(InvalidArgument):
+    """A header line over the limit, or too many headers."""
+
+    http_status = 431
+
+
 class InvalidJSON(InferpackError):
     code = 336002
     message = "Invalid JSON"

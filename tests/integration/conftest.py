@@ -8,12 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from inferpack.config import ServerConfig
-from inferpack.server.app import init_app, runner_options
+from inferpack.server.app import init_app, make_runner
 
 StartServer = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+class ProductionTestServer(TestServer):
+    """pytest-aiohttp's server with production's runner (access logger, EasyDL protocol errors)."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return make_runner(self.app, **kwargs)
 
 
 async def wait_ready(client: TestClient[Any, Any], timeout_s: float = 30.0) -> None:
@@ -36,9 +44,7 @@ def start_server(aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]])
         if "license_file" not in settings:
             settings.setdefault("development_mode", True)
         config = ServerConfig(model_dir=model_dir, **settings)
-        server = TestServer(await init_app(config))
-        # Started here so the runner gets production's options (access logger, shutdown).
-        await server.start_server(**runner_options(config))
+        server = ProductionTestServer(await init_app(config))
         client = await aiohttp_client(server)
         if ready:
             await wait_ready(client)

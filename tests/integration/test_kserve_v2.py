@@ -263,7 +263,7 @@ async def test_unknown_route_and_method_in_the_protocol_shape(triton: tuple[Clie
 
 async def test_overload_answers_503_with_retry_after(start_server: StartServer, tmp_path: Path) -> None:
     http = await start_server(
-        slow_classifier(tmp_path / "slow"), max_batch_size=1, queue_size=2, max_delay_ms=0
+        slow_classifier(tmp_path / "slow"), max_batch_size=1, max_inflight=2, max_delay_ms=0
     )
     body = {
         "inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": [b64(encode(solid(RED)))]}]

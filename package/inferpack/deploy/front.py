@@ -10,6 +10,12 @@ switch or a backend restart shorter than that. After the deadline it answers 336
 Retry-After, in EasyDL's shape. A backend that accepted the request but does not answer
 within ``backend_timeout_s`` is not retried (it may still be working on it).
 
+Bodies are read whole before they are forwarded (a retry sends them again), under the rules of
+``httpio.body``: ``max_body_bytes`` each, within ``body_timeout_s``, and ``max_buffered_bytes``
+for all connections together (beyond it: 336100 at once). They pass through as they came,
+``Content-Encoding`` included: the server decodes them, within its own limits. Requests aiohttp's
+parser refuses (over-long request line or headers) are answered in EasyDL's shape too.
+
 ``GET /_front/healthz`` is answered here (with the routes in use); every other path goes to
 the backend. SIGTERM stops listening and lets requests in flight finish.
 """
@@ -34,13 +40,15 @@ from yarl import URL
 
 from inferpack.cli_errors import port_number
 from inferpack.deploy.routes import FRONT_HEALTH_PATH, Backend, Routes, RoutesError, load_routes
-from inferpack.errors import InferpackError, InternalError, ModelUnavailable, PayloadTooLarge
+from inferpack.errors import InferpackError, InternalError, ModelUnavailable
+from inferpack.httpio.body import BodyBudget, BodyLimits, held_body
+from inferpack.httpio.protocol import EasyDLRunner
 from inferpack.logs import setup_logging
 
 log = logging.getLogger("inferpack.front")
 
 # RFC 9110 §7.6.1, plus headers this proxy sets itself (lengths are recomputed; Expect was
-# already answered when the body was read here).
+# already answered when the body was read here). Content-Encoding passes: the body is as it came.
 HOP_BY_HOP = frozenset(
     {
         "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
@@ -59,6 +67,8 @@ class FrontConfig:
     backend_timeout_s: float = 120.0
     poll_interval_s: float = 0.1
     max_body_bytes: int = 8 * 1024 * 1024  # above the server's 4 MiB: it answers oversize itself
+    body_timeout_s: float = 30.0
+    max_buffered_bytes: int = 128 * 1024 * 1024  # bodies held at once, all connections together
     max_connections: int = 512  # to the backends; more concurrent requests wait for one
     shutdown_timeout_s: float = 20.0
     errors_as_200: bool = False  # EasyDL errors on predictions answered with HTTP 200 (legacy clients)
@@ -112,11 +122,19 @@ class Front:
         self.watcher = watcher
         self.session = session
         self._sequence = itertools.count()
+        self.limits = BodyLimits(
+            config.max_body_bytes, config.body_timeout_s, BodyBudget(config.max_buffered_bytes)
+        )
         self.retries = 0  # backend attempts that failed before an answer and were tried again
 
     async def health(self, request: web.Request) -> web.Response:
         routes = self.watcher.routes
-        body = {"status": "alive", "routes": routes.to_json() if routes else None, "retries": self.retries}
+        body = {
+            "status": "alive",
+            "routes": routes.to_json() if routes else None,
+            "retries": self.retries,
+            "buffered_bytes": self.limits.budget.used_bytes,
+        }
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     async def proxy(self, request: web.Request) -> web.Response:
@@ -132,11 +150,12 @@ class Front:
 
     async def _proxy(self, request: web.Request) -> web.Response:
         try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return self._error(
-                PayloadTooLarge(f"request body is over the limit of {self.config.max_body_bytes}")
-            )
+            async with held_body(request, self.limits) as body:
+                return await self._send(request, body)
+        except InferpackError as error:  # the body was refused: too large, too slow, no room
+            return self.error(error)
+
+    async def _send(self, request: web.Request, body: bytes) -> web.Response:
         headers = _request_headers(request)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.retry_deadline_s
@@ -151,7 +170,7 @@ class Front:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 log.warning("%s %s: no backend answered: %s", request.method, request.path, failure)
-                return self._error(ModelUnavailable(failure, RETRY_AFTER_S))
+                return self.error(ModelUnavailable(failure, RETRY_AFTER_S))
             # At once the first time (a stale keep-alive connection is the common case), then backing off.
             await asyncio.sleep(min(delay, remaining))
             delay = min(max(delay * 2, 0.05), 0.5)
@@ -168,14 +187,14 @@ class Front:
                 payload = await response.read()
         except aiohttp.SocketTimeoutError:
             timeout = self.config.backend_timeout_s
-            return self._error(
+            return self.error(
                 ModelUnavailable(f"{backend.slot} did not answer in {timeout:g}s", RETRY_AFTER_S)
             )
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             raise _Retryable(str(exc) or type(exc).__name__) from exc
         except aiohttp.ClientError as exc:  # an answer that is not HTTP: not worth another try
             log.error("backend %s answered badly: %s", backend.slot, exc)
-            return self._error(InternalError(f"backend {backend.slot} answered badly"))
+            return self.error(InternalError(f"backend {backend.slot} answered badly"))
         return web.Response(
             status=response.status,
             reason=response.reason,
@@ -183,7 +202,7 @@ class Front:
             body=payload,
         )
 
-    def _error(self, error: InferpackError) -> web.Response:
+    def error(self, error: InferpackError) -> web.Response:
         # The server's log id scheme: ms since the epoch x 1000 + a sequence.
         log_id = int(time.time() * 1000) * 1000 + next(self._sequence) % 1000
         body = {"log_id": log_id, "error_code": error.code, "error_msg": error.error_msg}
@@ -237,11 +256,16 @@ async def start_front(config: FrontConfig) -> RunningFront:
         skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
     )
     front = Front(config, watcher, session)
-    app = web.Application(client_max_size=config.max_body_bytes)
+    app = web.Application()
     app.router.add_get(FRONT_HEALTH_PATH, front.health)
     app.router.add_route("*", "/{tail:.*}", front.proxy)
-    runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=config.shutdown_timeout_s
+    runner = EasyDLRunner(
+        app,
+        answer=front.error,
+        auto_decompress=False,  # forwarded as it came; the backend decodes within its limits
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=config.shutdown_timeout_s,
     )
     await runner.setup()
     try:
@@ -278,6 +302,8 @@ def _front_command(args: argparse.Namespace) -> int:
         backend_timeout_s=args.backend_timeout,
         max_body_bytes=args.max_body_bytes,
         errors_as_200=args.errors_as_200,
+        body_timeout_s=args.body_timeout,
+        max_buffered_bytes=args.max_buffered_bytes,
     )
     return asyncio.run(run_front(config))
 
@@ -294,6 +320,8 @@ def add_runtime_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
     front.add_argument("--backend-timeout", type=float, default=120.0, metavar="S")
     front.add_argument("--max-body-bytes", type=int, default=FrontConfig.max_body_bytes)
     front.add_argument("--errors-as-200", action="store_true", help="EasyDL errors on POST with HTTP 200")
+    front.add_argument("--body-timeout", type=float, default=FrontConfig.body_timeout_s, metavar="S")
+    front.add_argument("--max-buffered-bytes", type=int, default=FrontConfig.max_buffered_bytes)
     front.add_argument("--log-dir", type=Path, help="also write front.log here")
     front.add_argument("--log-level", default="INFO")
     front.set_defaults(handler=_front_command)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 ALLOWED_FLAGS = (
-    "--backend", "--device-id", "--max-batch-size", "--max-delay-ms", "--queue-size",
+    "--backend", "--device-id", "--max-batch-size", "--max-delay-ms", "--latency-target-ms",
     "--max-inflight", "--decode-workers", "--intra-op-threads", "--log-level", "--precision",
 )  # fmt: skip
 

@@ -1,13 +1,12 @@
 """Dynamic batching: concurrent requests are gathered into one engine run.
 
-Requests wait in a bounded queue. One worker takes the first waiting sample, then gathers
-more until ``max_batch_size`` or until ``max_delay_s`` has passed since it took the first,
-and runs the batch on a dedicated thread (the event loop must never block). Up to
-``max_concurrent_batches`` batches run at once, each on its own thread: 1 (the default) for
-engines that are not thread-safe, 2 for a GPU engine with two streams, so one batch's copies
-overlap the other's compute. While the batches run, new requests pile up, so under load batches
-fill on their own without waiting. A full queue refuses at once with 336100: latency stays bounded
-and memory too.
+Requests wait in a queue (the server's admission bounds how many). One worker takes the
+first waiting sample, then gathers more until ``max_batch_size`` or until ``max_delay_s``
+has passed since it took the first, and runs the batch on a dedicated thread (the event
+loop must never block). Up to ``max_concurrent_batches`` batches run at once, each on its
+own thread: 1 (the default) for engines that are not thread-safe, 2 for a GPU engine with
+two streams, so one batch's copies overlap the other's compute. While the batches run, new
+requests pile up, so under load batches fill on their own without waiting.
 """
 
 from __future__ import annotations
@@ -45,14 +44,13 @@ class DynamicBatcher:
         *,
         max_batch_size: int,
         max_delay_s: float,
-        queue_size: int,
         on_batch: BatchObserver | None = None,
         max_concurrent_batches: int = 1,
     ) -> None:
         self._run_batch = run_batch
         self.max_batch_size = max_batch_size
         self._max_delay_s = max_delay_s
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=queue_size)
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._on_batch = on_batch
         # One thread per batch in flight: with one, the engine runs batches strictly in turn.
         self.max_concurrent_batches = max(1, max_concurrent_batches)
@@ -87,10 +85,7 @@ class DynamicBatcher:
 
     async def submit(self, sample: np.ndarray) -> np.ndarray:
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
-        try:
-            self._queue.put_nowait(_Pending(sample, future))
-        except asyncio.QueueFull:
-            raise ModelUnavailable(f"inference queue is full ({self._queue.maxsize} waiting)") from None
+        self._queue.put_nowait(_Pending(sample, future))
         return await future
 
     async def _gather(self) -> list[_Pending]:

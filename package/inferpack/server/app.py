@@ -25,7 +25,9 @@ from aiohttp import web
 from inferpack import __version__
 from inferpack.bundle import read_bundle
 from inferpack.config import ServerConfig
-from inferpack.errors import BundleError
+from inferpack.errors import BundleError, InferpackError
+from inferpack.httpio.body import BodyBudget, BodyLimits
+from inferpack.httpio.protocol import EasyDLRunner
 from inferpack.license.clock import STATE_FILE as CLOCK_STATE_FILE
 from inferpack.license.errors import LicenseError
 from inferpack.license.guard import LicenseGuard, RefusedLicense
@@ -33,9 +35,10 @@ from inferpack.license.pinned import trusted_key
 from inferpack.model import Model
 from inferpack.runtime.batcher import DynamicBatcher
 from inferpack.runtime.engine import EngineOptions
+from inferpack.server.admission import Admission
 from inferpack.server.console import add_console_routes
 from inferpack.server.metrics import Metrics
-from inferpack.server.middleware import AccessLogger, easydl_errors
+from inferpack.server.middleware import AccessLogger, easydl_errors, error_response
 from inferpack.server.routes import add_routes
 from inferpack.server.state import STATE, ServerState, predict_path
 from inferpack.server.v2_routes import add_v2_routes
@@ -83,11 +86,12 @@ async def _load_model(app: web.Application) -> None:
         model.run_batch,
         max_batch_size=max_batch,
         max_delay_s=state.config.max_delay_ms / 1000,
-        queue_size=state.config.queue_size,
         on_batch=state.metrics.observe_batch,
         max_concurrent_batches=model.engine.concurrency,
     )
     batcher.start()
+    # Enough admitted to keep every batch slot full: one batch gathering while each one runs.
+    state.admission.set_floor(max_batch * (batcher.max_concurrent_batches + 1))
     state.metrics.track_queue(lambda: batcher.queue_depth)
     state.metrics.model_load.set(time.perf_counter() - started)
     state.model, state.batcher = model, batcher
@@ -167,6 +171,10 @@ async def init_app(config: ServerConfig) -> web.Application:
         decode_pool=ThreadPoolExecutor(
             max_workers=config.decode_workers, thread_name_prefix="inferpack-decode"
         ),
+        body_limits=BodyLimits(
+            config.max_body_bytes, config.body_timeout_s, BodyBudget(config.max_buffered_bytes)
+        ),
+        admission=Admission(config.max_inflight, config.latency_target_ms / 1000),
         license=_license_guard(config),
     )
     app = web.Application(middlewares=[easydl_errors], client_max_size=config.max_body_bytes)
@@ -203,19 +211,33 @@ class RunningServer:
         await self.runner.cleanup()
 
 
-def runner_options(config: ServerConfig) -> dict[str, Any]:
-    """AppRunner settings, shared with the tests' server so they run what production runs."""
-    return {
-        "access_log_class": AccessLogger,
-        "access_log": logging.getLogger("inferpack.access"),
-        "handle_signals": False,
-        "shutdown_timeout": config.shutdown_timeout_s,
-    }
+def make_runner(app: web.Application, **extra: Any) -> EasyDLRunner:
+    """The server's runner, shared with the tests' server so they run what production runs:
+    protocol errors in EasyDL's shape, bodies left encoded (``read_request`` decodes them
+    within the size limit)."""
+    state = app[STATE]
+
+    def answer(error: InferpackError) -> web.StreamResponse:
+        log_id = state.log_ids.next()
+        response = error_response(log_id, error)
+        response.headers["X-Log-Id"] = str(log_id)
+        return response
+
+    return EasyDLRunner(
+        app,
+        answer=answer,
+        auto_decompress=False,
+        access_log_class=AccessLogger,
+        access_log=logging.getLogger("inferpack.access"),
+        handle_signals=False,
+        shutdown_timeout=state.config.shutdown_timeout_s,
+        **extra,
+    )
 
 
 async def start_server(config: ServerConfig) -> RunningServer:
     app = await init_app(config)
-    runner = web.AppRunner(app, **runner_options(config))
+    runner = make_runner(app)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_port=config.reuse_port or None)
     await site.start()

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiohttp import web
 
 from inferpack.errors import InvalidArgument, InvalidJSON, MissingParameter, PayloadTooLarge
 from inferpack.vision.decode import decode_base64_image
@@ -41,24 +40,14 @@ def is_raw_form(content_type: str, body: bytes) -> bool:
     return body.lstrip()[:1] != b"{"
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """Reads the body, refusing one over ``limit`` without buffering more than that."""
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"request body is {request.content_length} bytes, the limit is {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _top_num(value: Any) -> int:
-    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses; and int() refuses
+    # more than 4300 digits (sys.int_info.default_max_str_digits) too
     if isinstance(value, str) and (digits := value.strip()).isascii() and digits.isdigit():
-        value = int(digits)
+        try:
+            value = int(digits)
+        except ValueError:
+            raise InvalidArgument(f"top_num must be a positive integer, got {len(digits)} digits") from None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidArgument(f"top_num must be a positive integer, got {value!r}")
     return value

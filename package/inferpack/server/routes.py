@@ -12,7 +12,7 @@ from inferpack.bundle import ROUTE_BY_TASK
 from inferpack.model import Model
 from inferpack.server.metrics import CONTENT_TYPE
 from inferpack.server.middleware import json_response
-from inferpack.server.request import PredictRequest, is_raw_form, parse_json_body, parse_raw_body, read_body
+from inferpack.server.request import PredictRequest, is_raw_form, parse_json_body, parse_raw_body
 from inferpack.server.serving import admitted
 from inferpack.server.state import LOG_ID, STATE, ServerState, predict_path
 
@@ -31,8 +31,7 @@ def _format_results(model: Model, row: Any, parsed: PredictRequest, transform: A
     ]
 
 
-async def _parse(request: web.Request, state: ServerState, model: Model) -> PredictRequest:
-    body = await read_body(request, state.config.max_body_bytes)
+def _parse(request: web.Request, body: bytes, model: Model) -> PredictRequest:
     if is_raw_form(request.content_type, body):
         return parse_raw_body(body, request.query, model.limits)
     return parse_json_body(body, model.limits)
@@ -40,8 +39,8 @@ async def _parse(request: web.Request, state: ServerState, model: Model) -> Pred
 
 async def predict(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    async with admitted(state) as serving:
-        parsed = await _parse(request, state, serving.model)
+    async with admitted(state, request) as serving:
+        parsed = _parse(request, serving.body, serving.model)
         row, transform = await serving.infer_image(parsed.image)
         results = _format_results(serving.model, row, parsed, transform)
     return json_response({"log_id": request[LOG_ID], "results": results})
@@ -80,8 +79,9 @@ async def info(request: web.Request) -> web.Response:
         "batching": {
             "max_batch_size": state.batcher.max_batch_size if state.batcher else config.max_batch_size,
             "max_delay_ms": config.max_delay_ms,
-            "queue_size": config.queue_size,
             "max_inflight": config.max_inflight,
+            "latency_target_ms": config.latency_target_ms,
+            "admission_limit": int(state.admission.limit),
             "decode_workers": config.decode_workers,
         },
         "ready": not state.readiness_problems(),

@@ -13,9 +13,11 @@ from aiohttp import web
 from inferpack.bundle import ROUTE_BY_TASK, ModelSpec
 from inferpack.config import ServerConfig
 from inferpack.errors import ModelUnavailable
+from inferpack.httpio.body import BodyLimits
 from inferpack.license.guard import LicenseGuard, RefusedLicense
 from inferpack.model import Model
 from inferpack.runtime.batcher import DynamicBatcher
+from inferpack.server.admission import Admission
 from inferpack.server.metrics import Metrics
 from inferpack.server.ratelimit import TokenBucket
 
@@ -37,12 +39,13 @@ class ServerState:
     spec: ModelSpec
     metrics: Metrics
     decode_pool: ThreadPoolExecutor
+    body_limits: BodyLimits
+    admission: Admission
     log_ids: LogIds = field(default_factory=LogIds)
     model: Model | None = None
     batcher: DynamicBatcher | None = None
     load_error: str | None = None
     license: LicenseGuard | RefusedLicense | None = None  # None: development mode (--no-license)
-    inflight: int = 0
     started_at: float = field(default_factory=time.time)
     _rate: TokenBucket | None = None
 

@@ -25,7 +25,7 @@ from inferpack import __version__
 from inferpack.errors import InvalidArgument, MissingParameter, PayloadTooLarge, UnknownRoute
 from inferpack.model import Model
 from inferpack.server.middleware import json_response
-from inferpack.server.request import parse_parameters, read_body
+from inferpack.server.request import parse_parameters
 from inferpack.server.serving import Serving, admitted
 from inferpack.server.state import STATE, ServerState
 from inferpack.server.v2_outputs import postprocessed, postprocessed_metadata, postprocessed_names, raw_output
@@ -200,8 +200,8 @@ def _settings(parsed: InferRequest) -> dict[str, Any]:
 async def infer(request: web.Request) -> web.Response:
     state = request.app[STATE]
     _check_model(request, state)
-    async with admitted(state) as serving:
-        body = await read_body(request, state.config.max_body_bytes)
+    async with admitted(state, request) as serving:
+        body = serving.body
         parsed = parse_infer_request(body, request.headers.get(HEADER_LENGTH))
         settings = _settings(parsed)
         if len(parsed.inputs) != 1:

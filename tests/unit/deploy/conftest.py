@@ -1,14 +1,21 @@
-"""Fixtures for the deploy package tests: vendor keys, a real model, and a package built once."""
+"""Fixtures for the deploy package tests: vendor keys, a real model, a package built once, and
+the front on a free loopback port."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.onnx_models import colour_classifier
+from tests.support.front import StartFront, free_port
 from tests.support.packages import Vendor, fake_wheels, make_package, make_vendor, unpack
 
+from inferpack.deploy.front import FrontConfig, RunningFront, start_front
+from inferpack.deploy.layout import ServiceLayout
 from inferpack.deploy.manifest import Manifest
+from inferpack.deploy.routes import routes_path
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +54,24 @@ def package(built: tuple[Path, Manifest]) -> Path:
 @pytest.fixture
 def unpacked(package: Path, tmp_path: Path) -> Path:
     return unpack(package, tmp_path / "unpacked")
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> ServiceLayout:
+    return ServiceLayout(tmp_path, "demo")
+
+
+@pytest.fixture
+async def front(layout: ServiceLayout) -> AsyncIterator[StartFront]:
+    """Starts the front on a free port (settings overridable); returns its base URL."""
+    running: list[RunningFront] = []
+
+    async def start(**settings: Any) -> str:
+        settings.setdefault("poll_interval_s", 0.05)
+        config = FrontConfig(routes_path(layout), free_port(), host="127.0.0.1", **settings)
+        running.append(await start_front(config))
+        return f"http://127.0.0.1:{config.port}"
+
+    yield start
+    for item in running:
+        await item.stop()

@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gzip
 import hashlib
 import signal
-import socket
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from subprocess import STDOUT
-from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from tests.conftest import RED, b64, encode, solid
+from tests.support.front import StartFront, free_port, front_process
 
 from inferpack.config import ServerConfig
-from inferpack.deploy.front import FrontConfig, RunningFront, start_front
 from inferpack.deploy.layout import ServiceLayout
 from inferpack.deploy.routes import Backend, front_routes, routes_path, write_routes
 from inferpack.server.app import start_server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -78,30 +67,6 @@ class FakeBackend:
             status=int(request.query.get("status", 200)),
             headers={"X-Backend": self.name, "Trailer": "X-Checksum", "Set-Cookie": "a=1"},
         )
-
-
-StartFront = Callable[..., Awaitable[str]]
-
-
-@pytest.fixture
-def layout(tmp_path: Path) -> ServiceLayout:
-    return ServiceLayout(tmp_path, "demo")
-
-
-@pytest.fixture
-async def front(layout: ServiceLayout) -> AsyncIterator[StartFront]:
-    """Starts the front on a free port (settings overridable); returns its base URL."""
-    running: list[RunningFront] = []
-
-    async def start(**settings: Any) -> str:
-        settings.setdefault("poll_interval_s", 0.05)
-        config = FrontConfig(routes_path(layout), free_port(), host="127.0.0.1", **settings)
-        running.append(await start_front(config))
-        return f"http://127.0.0.1:{config.port}"
-
-    yield start
-    for item in running:
-        await item.stop()
 
 
 @pytest.fixture
@@ -369,34 +334,14 @@ async def test_inferpack_front_on_sigterm_finishes_requests_in_flight(
     layout: ServiceLayout, backends: Callable[[str], Awaitable[FakeBackend]]
 ) -> None:
     write_routes(layout, (await backends("a")).route)
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "inferpack",
-        "front",
-        "--port",
-        str(port),
-        "--routes",
-        str(routes_path(layout)),
-    ]
-    process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE, stderr=STDOUT)
-    try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(100):  # until it listens
-                with contextlib.suppress(aiohttp.ClientConnectionError):
-                    async with session.get(f"http://127.0.0.1:{port}/_front/healthz"):
-                        break
-                await asyncio.sleep(0.05)
-            async with asyncio.TaskGroup() as group:
-                slow = group.create_task(session.get(f"http://127.0.0.1:{port}/slow?s=0.5"))
-                await asyncio.sleep(0.2)
-                process.send_signal(signal.SIGTERM)
-            async with slow.result() as response:
-                assert response.status == 200 and (await response.json())["backend"] == "a"
+    async with front_process(routes_path(layout)) as (process, port), aiohttp.ClientSession() as session:
+        async with asyncio.TaskGroup() as group:
+            slow = group.create_task(session.get(f"http://127.0.0.1:{port}/slow?s=0.5"))
+            await asyncio.sleep(0.2)
+            process.send_signal(signal.SIGTERM)
+        async with slow.result() as response:
+            assert response.status == 200 and (await response.json())["backend"] == "a"
         assert await asyncio.wait_for(process.wait(), 10) == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-        output = (await process.communicate())[0].decode()
+        assert process.stdout is not None
+        output = (await process.stdout.read()).decode()
     assert "front shutting down" in output

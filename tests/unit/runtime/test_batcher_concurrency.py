@@ -43,7 +43,7 @@ async def _submit_all(batcher: DynamicBatcher, count: int) -> list[np.ndarray]:
 
 async def test_two_batches_overlap_with_two_slots() -> None:
     tracker = Tracker(threading.Barrier(2))
-    batcher = DynamicBatcher(tracker, max_batch_size=1, max_delay_s=0, queue_size=8, max_concurrent_batches=2)
+    batcher = DynamicBatcher(tracker, max_batch_size=1, max_delay_s=0, max_concurrent_batches=2)
     results = await _submit_all(batcher, 4)
     assert tracker.most == 2
     assert [r.tolist() for r in results] == [[2 * i, 2 * i] for i in range(4)]
@@ -51,7 +51,7 @@ async def test_two_batches_overlap_with_two_slots() -> None:
 
 async def test_default_runs_batches_one_at_a_time() -> None:
     tracker = Tracker()
-    batcher = DynamicBatcher(tracker, max_batch_size=1, max_delay_s=0, queue_size=8)
+    batcher = DynamicBatcher(tracker, max_batch_size=1, max_delay_s=0)
     results = await _submit_all(batcher, 6)
     assert tracker.most == 1
     assert [r[0] for r in results] == [2 * i for i in range(6)]
@@ -64,7 +64,7 @@ async def test_stop_lets_the_batches_in_flight_answer() -> None:
         release.wait(timeout=10)
         return batch
 
-    batcher = DynamicBatcher(slow, max_batch_size=1, max_delay_s=0, queue_size=8, max_concurrent_batches=2)
+    batcher = DynamicBatcher(slow, max_batch_size=1, max_delay_s=0, max_concurrent_batches=2)
     batcher.start()
     pending = [asyncio.ensure_future(batcher.submit(np.full(1, i, np.float32))) for i in range(2)]
     await asyncio.sleep(0.05)
