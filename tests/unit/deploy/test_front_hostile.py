@@ -39,7 +39,8 @@ def rss_bytes(pid: int) -> int:
 @pytest.fixture
 async def real_backend(layout: ServiceLayout, colour_model: Path) -> AsyncIterator[None]:
     port = free_port()
-    server = await start_server(ServerConfig(deploy_name="demo", model_dir=colour_model, port=port))
+    config = ServerConfig(deploy_name="demo", model_dir=colour_model, port=port, development_mode=True)
+    server = await start_server(config)
     try:
         await server.wait_ready()
         write_routes(layout, Backend("1-0-0", port, "1.0.0"))
