@@ -6,7 +6,8 @@ A body is read before the request takes any other resource, under three bounds:
   half-way, is answered 408;
 - a budget shared by every connection, the bytes all bodies being read or held may take
   together: past it a request is refused at once with 336100 + Retry-After, so 200 half-sent
-  uploads of 8 MB cost the budget, not 1.6 GB.
+  uploads of 8 MB cost the budget, not 1.6 GB. (Beyond the budget, each connection may hold
+  aiohttp's read buffer, 2 x 64 KiB with ``EasyDLRunner``, and one socket read of 256 KiB.)
 
 ``Content-Encoding`` is left to the caller: the front passes bodies through as they are, and the
 server decodes them with ``decode_content`` (identity, gzip and deflate; others 415), the decoded
