@@ -18,12 +18,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 from inferpack.deploy.checks import check_instances
 from inferpack.deploy.installer import Installer, InstallError, InstallOptions
 from inferpack.deploy.inventory import ignored_folders, installed_services
 from inferpack.deploy.layout import ServiceLayout
+from inferpack.deploy.settings import load_settings
 from tests.onnx_models import colour_classifier, failing_classifier, fixed_boxes_detector
 from tests.support.packages import Vendor, fake_wheels, license_here, make_package, make_vendor, unpack
 from tests.support.services import free_port, kill_supervised, post
@@ -83,8 +85,8 @@ class Host:
     def installer(self) -> Installer:
         return Installer(self.root, out=self.lines.append)
 
-    def options(self, port: int | None = None) -> InstallOptions:
-        return InstallOptions(port=port or self.port, runtime="process", gate_timeout_s=90)
+    def options(self, port: int | None = None, bind: str = "0.0.0.0") -> InstallOptions:
+        return InstallOptions(port=port or self.port, bind=bind, runtime="process", gate_timeout_s=90)
 
 
 def _host(root: Path) -> Host:
@@ -94,7 +96,7 @@ def _host(root: Path) -> Host:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, packages: Packages) -> Iterator[Host]:
     host = _host(tmp_path_factory.mktemp("served") / "work")
-    host.installer.install(NAME, packages.v1, host.options())
+    host.installer.install(NAME, packages.v1, host.options(bind="127.0.0.1"))
     yield host
     kill_supervised(host.root)
 
@@ -126,6 +128,17 @@ def test_another_work_root_cannot_take_a_served_port(served: Host, bare: Host, p
     assert any(holder in line for line in bare.lines), bare.lines
     assert not (bare.root / NAME).exists()
     assert post(served.port, CLASSIFY)["results"][0]["name"] == "red"  # the first one is untouched
+
+
+def test_bind_keeps_the_public_port_on_one_address(served: Host) -> None:
+    listening = {
+        conn.laddr.ip
+        for conn in psutil.net_connections(kind="tcp")
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == served.port
+    }
+    assert listening == {"127.0.0.1"}
+    settings = load_settings(ServiceLayout(served.root, NAME))
+    assert settings is not None and settings.bind == "127.0.0.1"
 
 
 def test_a_copied_service_folder_is_no_service(served: Host, packages: Packages) -> None:

@@ -330,6 +330,37 @@ async def test_the_real_server_behind_the_front(
         await server.stop()
 
 
+async def test_errors_as_200_answers_easydl_errors_with_200_for_legacy_clients(
+    layout: ServiceLayout, front: StartFront, colour_model: Path
+) -> None:
+    port = free_port()
+    server = await start_server(
+        ServerConfig(deploy_name="demo", model_dir=colour_model, port=port, development_mode=True)
+    )
+    try:
+        await server.wait_ready()
+        url = await front(errors_as_200=True, retry_deadline_s=0.2)
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{url}/demo/ImageClassification", data=b"{}") as response:
+                assert response.status == 200  # the front's own 336100: no backend routed yet
+                assert (await response.json())["error_code"] == 336100
+            write_routes(layout, Backend("1-0-0", port, "1.0.0"))
+            while (await (await session.get(f"{url}/_front/healthz")).json())["routes"] is None:
+                await asyncio.sleep(0.02)  # until the front has read the routes
+            async with session.post(f"{url}/demo/ImageClassification", data=b"{") as response:
+                answer = await response.json()
+                assert response.status == 200 and answer["error_code"] == 336002
+                assert response.headers["X-Original-Status"] == "400"
+                assert response.headers["X-Log-Id"] == str(answer["log_id"])
+            image = b64(encode(solid(RED)))
+            async with session.post(f"{url}/demo/ImageClassification", json={"image": image}) as response:
+                assert response.status == 200 and (await response.json())["results"][0]["name"] == "red"
+            async with session.get(f"{url}/demo/Nope") as response:  # not a prediction: its status stays
+                assert response.status == 404
+    finally:
+        await server.stop()
+
+
 async def test_inferpack_front_on_sigterm_finishes_requests_in_flight(
     layout: ServiceLayout, backends: Callable[[str], Awaitable[FakeBackend]]
 ) -> None:
