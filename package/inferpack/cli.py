@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NoReturn, cast
 
 from inferpack import __version__
-from inferpack.cli_errors import describe_failure, port_number
+from inferpack.cli_errors import describe_failure, one_line_errors, port_number
 from inferpack.client.cli import add_predict_command
 from inferpack.config import load_config
 from inferpack.deploy.front import add_runtime_commands
@@ -116,21 +116,29 @@ def _add_lu(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     lu = subparsers.add_parser(
         "lu", help="update an installed service's license (verified here first; no restart needed)"
     )
-    lu.add_argument("name", help="deploy name")
+    lu.add_argument("name", nargs="?", help="deploy name (default: the only service installed)")
     lu.add_argument("file", type=Path, nargs="?", help="new license (default: the one in licenses/)")
     lu.add_argument("--work-root", type=Path, help="default $INFERPACK_WORK_ROOT or /opt/inferpack/work")
     lu.set_defaults(handler=_lu)
 
 
+@one_line_errors((LookupError, LicenseError, ValueError))
 def _lu(args: argparse.Namespace) -> int:
+    from inferpack.deploy.inventory import sole_service
     from inferpack.deploy.layout import ServiceLayout, work_root
     from inferpack.deploy.lu import dropped_license, package_licenses_dir, update_license
 
-    layout = ServiceLayout(work_root(args.work_root), args.name)
-    new_license = args.file or dropped_license(args.name, package_licenses_dir())
-    state = update_license(layout, new_license)
+    root = work_root(args.work_root)
+    given: str | None = args.name
+    file: Path | None = args.file
+    if given is not None and file is None and Path(given).is_file() and not (root / given).is_dir():
+        file = Path(given)  # `lu NEW.lic`: the file, for the only service
+        given = None
+    name = given or sole_service(root)
+    new_license = file or dropped_license(name, package_licenses_dir())
+    state = update_license(ServiceLayout(root, name), new_license)
     summary = state.summary()
-    print(f"license for {args.name} updated from {new_license}: valid until {summary.get('not_after')}")
+    print(f"license for {name} updated from {new_license}: valid until {summary.get('not_after')}")
     print("the running service picks it up within a second; no restart needed")
     return 0
 

@@ -21,11 +21,12 @@ from pathlib import Path
 import psutil
 import pytest
 
+from inferpack import cli
 from inferpack.deploy.checks import check_instances
 from inferpack.deploy.installer import Installer, InstallError, InstallOptions
 from inferpack.deploy.inventory import ignored_folders, installed_services
 from inferpack.deploy.layout import ServiceLayout
-from inferpack.deploy.settings import load_settings
+from inferpack.deploy.settings import ServiceSettings, load_settings, save_settings
 from tests.onnx_models import colour_classifier, failing_classifier, fixed_boxes_detector
 from tests.support.packages import Vendor, fake_wheels, license_here, make_package, make_vendor, unpack
 from tests.support.services import free_port, kill_supervised, post
@@ -141,7 +142,9 @@ def test_bind_keeps_the_public_port_on_one_address(served: Host) -> None:
     assert settings is not None and settings.bind == "127.0.0.1"
 
 
-def test_a_copied_service_folder_is_no_service(served: Host, packages: Packages) -> None:
+def test_a_copied_service_folder_is_no_service(
+    served: Host, packages: Packages, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The seed's rollback method 1: cp -r NAME NAME_V1 inside the work root."""
     copy = served.root / f"{NAME}_V1"
     shutil.copytree(served.root / NAME, copy, symlinks=True)
@@ -153,8 +156,25 @@ def test_a_copied_service_folder_is_no_service(served: Host, packages: Packages)
         assert check_instances(one_instance, NAME, others).passed
         with pytest.raises(InstallError, match="not installed"):
             served.installer.start(f"{NAME}_V1")
+        # The seed's `python3 install.py lu`, no name: the one service (the copy is none).
+        fresh = license_here(packages.vendor, NAME, copy.parent / "fresh.lic")
+        assert cli.main(["lu", str(fresh), "--work-root", str(served.root)]) == 0
+        assert (served.root / NAME / "license" / "license.lic").read_bytes() == fresh.read_bytes()
+        assert f"license for {NAME} updated" in capsys.readouterr().out
     finally:
         shutil.rmtree(copy)
+
+
+def test_lu_without_a_name_asks_for_one_when_several_are_installed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("one", "two"):
+        save_settings(ServiceLayout(tmp_path, name), ServiceSettings(name=name, runtime="process", port=1))
+    assert cli.main(["lu", "--work-root", str(tmp_path)]) == 1
+    assert (
+        capsys.readouterr().err
+        == f"inferpack lu: 2 services are installed under {tmp_path} (one, two): name one\n"
+    )
 
 
 def test_an_update_that_changes_what_clients_get_needs_the_flag(served: Host, packages: Packages) -> None:

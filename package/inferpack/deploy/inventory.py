@@ -49,6 +49,17 @@ def installed_services(root: Path) -> list[ServiceLayout]:
     return [ServiceLayout(root, p.name) for p in sorted(root.iterdir()) if _installer_made(p)]
 
 
+def sole_service(root: Path) -> str:
+    """The name of the only service installed under ``root`` (the seed's ``lu`` takes no name);
+    LookupError listing them when there are several, or none."""
+    names = [layout.name for layout in installed_services(root)]
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise LookupError(f"no service is installed under {root}")
+    raise LookupError(f"{len(names)} services are installed under {root} ({', '.join(names)}): name one")
+
+
 def ignored_folders(root: Path) -> list[str]:
     """Folders in the work root that look like services but are not (copies, leftovers): each
     with a note saying why it is ignored."""
