@@ -224,3 +224,21 @@ def test_a_full_disk_during_install_is_one_line_and_leaves_nothing(bare: Host, p
     assert done.stderr.count("\n") == 1, done.stderr
     assert "File too large" in done.stderr and "nothing was installed" in done.stderr
     assert not (bare.root / NAME).exists()
+
+
+def test_trouble_shooting_tar_runs_from_any_folder(served: Host, packages: Packages, tmp_path: Path) -> None:
+    """The seed's steps: tar vxf trouble_shooting.tar; bash trouble_shooting.sh, in some folder;
+    the script finds the installer's Python environment in the work root by itself."""
+    environments = served.root / ".inferpack"
+    environments.mkdir(exist_ok=True)
+    (environments / "venv-test").symlink_to(Path(sys.prefix), target_is_directory=True)  # as install.py makes
+    try:
+        subprocess.run(["tar", "xf", str(packages.v1 / "trouble_shooting.tar")], cwd=tmp_path, check=True)
+        done = subprocess.run(
+            ["bash", "trouble_shooting.sh", "--work-root", str(served.root)],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120, env={"PATH": os.environ["PATH"]},
+        )  # fmt: skip
+    finally:
+        (environments / "venv-test").unlink()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASS  svc   prediction" in done.stdout and "0 FAIL" in done.stdout, done.stdout

@@ -48,6 +48,7 @@ from inferpack.names import DEPLOY_NAME_RULE, is_deploy_name
 SOURCE_ROOT = image.SOURCE_ROOT
 # Copied from the source tree as they are (regular files; a missing folder ships empty).
 TREES = ("trouble_shooting", "start")
+SCRIPT = "trouble_shooting.sh"  # also packed alone in trouble_shooting.tar, for the seed's steps
 # gzip -6 packs the 443 MiB server image to 157 MiB in 18 s here; -1 takes 6 s for 174 MiB.
 GZIP_LEVEL = 6
 
@@ -107,6 +108,9 @@ def build_package(
         _copy(source_root / "original" / "download.sh", staging / "original" / "download.sh")
         for tree in TREES:
             _copy_tree(source_root / tree, staging / tree)
+        _script_tar(
+            staging / "trouble_shooting" / SCRIPT, staging / "trouble_shooting.tar", int(created.timestamp())
+        )
         _copy_tree(model_dir, staging / MODEL_DIR)
         for wheel in wheels:
             _copy(wheel, staging / "wheels" / wheel.name)
@@ -186,6 +190,17 @@ def _copy_tree(source: Path, dest: Path) -> None:
             (dest / path.relative_to(source)).mkdir(parents=True, exist_ok=True)
         else:
             _copy(path, dest / path.relative_to(source))
+
+
+def _script_tar(script: Path, dest: Path, mtime: int) -> None:
+    """``trouble_shooting.tar``, as the seed's steps use it: ``tar vxf trouble_shooting.tar;
+    bash trouble_shooting.sh`` in any folder (the script finds the work root by itself)."""
+    if not script.is_file():
+        return
+    info = tarfile.TarInfo(script.name)
+    info.size, info.mode, info.mtime = script.stat().st_size, 0o755, mtime
+    with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar, script.open("rb") as data:
+        tar.addfile(info, data)
 
 
 def _walk_files(root: Path) -> Iterator[Path]:

@@ -62,6 +62,17 @@ installed here): {manifest.image.tag}
 4. Install and start the service:
        python3 install.py install {name}{port}
 5. Later: python3 install.py status {name} | list | update | rollback | lu | remove {name}
-   (python3 install.py --help). Problems: see trouble_shooting/.
+   (python3 install.py --help).
+
+Something wrong? From this folder, or anywhere after `tar vxf trouble_shooting.tar`:
+       bash trouble_shooting/trouble_shooting.sh [--bundle support.tar.gz]
+   It checks every installed service and prints PASS/WARN/FAIL with the next step; the
+   bundle is what to send your vendor.
+
+Work root: every installed service lives under one folder, /opt/inferpack/work unless you
+choose another with --work-root DIR or INFERPACK_WORK_ROOT=DIR (the same for every command,
+download.sh and trouble_shooting.sh included): its versions, license, logs, start/start-1.sh,
+and the Python environment install.py makes (.inferpack/, shared by packages with the same
+wheels).
 """
     )

@@ -121,21 +121,15 @@ def query_gpus() -> list[GpuMemory] | str:
 
 
 def gpu(scope: str, index: int | None, docker: bool) -> list[Result]:
-    """A CPU service (``index`` None) only ever gets WARN from here: it does not need a GPU."""
+    """A CPU service (``index`` None) needs no GPU and no driver: PASS whatever is found."""
     found = query_gpus()
     if index is None:
-        if isinstance(found, str) or not found:
-            reason = found if isinstance(found, str) else "no GPU listed by nvidia-smi"
-            return [
-                warned(
-                    scope,
-                    "gpu",
-                    f"{reason}; this service runs on CPU",
-                    "nothing to do for this CPU service (a GPU package would need the NVIDIA driver)",
-                )
-            ]
-        names = ", ".join(f"{g.index}: {g.name}" for g in found)
-        return [passed(scope, "gpu", f"not used by this CPU service (present: {names})")]
+        present = (
+            f" (present: {', '.join(f'{g.index}: {g.name}' for g in found)})"
+            if isinstance(found, list) and found
+            else ""
+        )
+        return [passed(scope, "gpu", f"not a GPU service: needs no NVIDIA driver{present}")]
     results = [from_check(scope, checks.check_gpu(index), "install the NVIDIA driver, or fix --gpu")]
     if docker:
         results.append(from_check(scope, checks.check_nvidia_runtime()))

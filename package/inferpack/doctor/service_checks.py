@@ -18,6 +18,7 @@ from inferpack.deploy.gate import GateFailed, predict_sample, readiness, recorde
 from inferpack.deploy.manifest import MANIFEST, MODEL_DIR, PackageError, parse_manifest, sha256_file
 from inferpack.deploy.routes import FRONT_HEALTH_PATH, front_routes
 from inferpack.deploy.runtime import FRONT, InstanceStatus, instance_name
+from inferpack.deploy.settings import ALL_INTERFACES
 from inferpack.deploy.versions import slot_for
 from inferpack.doctor import docker_checks
 from inferpack.doctor.context import Options, Service
@@ -282,7 +283,9 @@ def outside_addresses() -> list[str]:
 
 def network(service: Service, opts: Options) -> Result:
     """The front from a non-loopback address: a front bound to loopback, or a firewall, shows here."""
-    number = service.settings.port
+    number, bind = service.settings.port, service.settings.bind
+    if bind not in (ALL_INTERFACES, "::"):
+        return passed(service.name, "network", f"port {number} listens on {bind} only, as installed (--bind)")
     addresses = outside_addresses()
     if not addresses:
         return warned(

@@ -87,11 +87,9 @@ def test_a_probe_that_crashes_is_one_fail_line() -> None:
     assert "KeyError" in result.found and "bug in the doctor" in result.next_step
 
 
-def test_gpu_on_a_cpu_service_only_ever_warns(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(host_checks, "query_gpus", lambda: "no NVIDIA driver (nvidia-smi not found)")
-    [result] = host_checks.gpu("cats", None, docker=True)
-    assert result.status == "WARN" and "this service runs on CPU" in result.found
-    assert result.next_step.startswith("nothing to do for this CPU service")
+def test_gpu_on_a_cpu_service_passes_whatever_the_host_has() -> None:
+    [result] = host_checks.gpu("cats", None, docker=True)  # this host's real nvidia-smi, or none
+    assert result.status == "PASS" and result.found.startswith("not a GPU service: needs no NVIDIA driver")
 
 
 def test_gpu_service_with_its_gpu_nearly_full(monkeypatch: pytest.MonkeyPatch) -> None:
