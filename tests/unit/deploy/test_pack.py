@@ -33,7 +33,7 @@ def test_tar_members_are_normalised(package: Path) -> None:
         executable = info.isdir() or info.name == "install.py" or info.name.endswith(".sh")
         assert info.mode == (0o755 if executable else 0o644), info.name
     assert {"model", "original/images", "licenses", "start", "trouble_shooting", "wheels"} <= set(names)
-    assert "trouble_shooting.tar" in names  # the seed's: tar vxf trouble_shooting.tar; bash trouble_shooting.sh
+    assert "trouble_shooting.tar" in names  # the seed's: tar vxf trouble_shooting.tar
 
 
 def test_update_package_carries_no_image(
