@@ -25,6 +25,7 @@ LAYOUT = {
     "model/model.onnx",
     "original/download.sh",
     "original/images/server.tar",
+    "trouble_shooting.tar",
     "vendor.pub",
     "wheels/inferpack-0.1.0-py3-none-any.whl",
     "wheels/pip-1.0-py3-none-any.whl",
