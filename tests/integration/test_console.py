@@ -25,7 +25,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from inferpack.demo import demo_model_dir
 from inferpack.demo.shapes import sample_detection
-from tests.conftest import b64, encode
+from tests.conftest import RED, b64, encode, solid
 from tests.integration.conftest import StartServer
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".artifacts"
@@ -160,3 +160,20 @@ async def test_console_is_served_with_a_strict_policy(start_server: StartServer,
     assert re.search(r"<[^>]*\s(on[a-z]+|style)=", page) is None
     redirect = await server.get("/ui", allow_redirects=False)
     assert redirect.status == 302 and redirect.headers["Location"] == "/demo/"
+
+
+async def test_console_shows_why_the_license_refuses(
+    start_server: StartServer, browser: WebDriver, colour_model: Path, tmp_path: Path
+) -> None:
+    server = await start_server(colour_model, development_mode=False, ready=False)  # no license given
+    path = tmp_path / "red.jpg"
+    path.write_bytes(encode(solid(RED)))
+
+    def browse(b: WebDriver) -> tuple[str, str]:
+        open_console(b, str(server.make_url("/demo/")))
+        upload(b, path)
+        return b.find_element(By.ID, "license").text, b.find_element(By.ID, "error").text
+
+    license_line, error = await in_browser(browser, browse)
+    assert license_line.startswith("invalid: no license given")
+    assert error.startswith("337000 Auth check failed: no license given")

@@ -24,7 +24,7 @@ from aiohttp import web
 from inferpack import __version__
 from inferpack.errors import InvalidArgument, MissingParameter, PayloadTooLarge, UnknownRoute
 from inferpack.model import Model
-from inferpack.server.middleware import json_response
+from inferpack.server.middleware import V2_PREFIX, json_response
 from inferpack.server.request import parse_parameters
 from inferpack.server.serving import Serving, admitted
 from inferpack.server.state import STATE, ServerState
@@ -220,11 +220,11 @@ async def infer(request: web.Request) -> web.Response:
 
 
 def add_v2_routes(app: web.Application) -> None:
-    model = "/v2/models/{model}"
+    model = V2_PREFIX + "/models/{model}"
     versioned = model + "/versions/{version}"
-    app.router.add_get("/v2", server_metadata, name="v2_server_metadata")
-    app.router.add_get("/v2/health/live", live, name="v2_live")
-    app.router.add_get("/v2/health/ready", ready, name="v2_ready")
+    app.router.add_get(V2_PREFIX, server_metadata, name="v2_server_metadata")
+    app.router.add_get(V2_PREFIX + "/health/live", live, name="v2_live")
+    app.router.add_get(V2_PREFIX + "/health/ready", ready, name="v2_ready")
     for prefix, suffix in ((model, ""), (versioned, "_versioned")):
         app.router.add_get(prefix, model_metadata, name="v2_model_metadata" + suffix)
         app.router.add_get(prefix + "/ready", model_ready, name="v2_model_ready" + suffix)
