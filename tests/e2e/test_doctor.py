@@ -29,15 +29,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
+import tritonclient.http as httpclient
 
+from inferpack.client import Client
 from inferpack.deploy.layout import ServiceLayout
 from inferpack.license._time import utcnow
 from inferpack.license.clock import ClockGuard, clock_key
 from inferpack.license.fingerprint import LicenseRequest, collect, hash_component, read_request
 from inferpack.license.keys import load_private_key
 from inferpack.license.licfile import issue_license
+from tests.conftest import RED, encode, solid
 from tests.e2e import test_installer
 from tests.e2e.test_installer import Operator, Packages, containers, free_port, install_v1, service_name
 
@@ -188,6 +192,30 @@ def test_healthy_deployment_passes(service: Deployed) -> None:
     assert as_json["ok"] is True and as_json["summary"]["FAIL"] == 0
     checks = {(r["check"], r["status"]) for r in as_json["results"]}
     assert ("prediction", "PASS") in checks and ("license", "PASS") in checks
+
+
+def test_clients_through_the_installed_service(service: Deployed) -> None:
+    """tritonclient on /v2, inferpack.client and the web console, through the front to the
+    licensed backend container: the same answer by every way in."""
+    origin = f"127.0.0.1:{service.operator.port}"
+    jpeg = encode(solid(RED))
+    with Client(f"http://{origin}/{service.name}") as client:
+        easydl = client.classify(jpeg, top_num=2)
+    triton = httpclient.InferenceServerClient(origin)
+    try:
+        assert triton.is_server_ready() and triton.is_model_ready(service.name)
+        image = httpclient.InferInput("image", [1], "BYTES")
+        image.set_data_from_numpy(np.array([jpeg], dtype=np.object_), binary_data=True)
+        wanted = [httpclient.InferRequestedOutput(name) for name in ("labels", "scores")]
+        result = triton.infer(service.name, [image], outputs=wanted, parameters={"top_num": 2})
+    finally:
+        triton.close()
+    assert [label.decode() for label in result.as_numpy("labels")[0]] == [r.name for r in easydl.results]
+    assert result.as_numpy("scores")[0].tolist() == pytest.approx([r.score for r in easydl.results], rel=1e-6)
+    assert easydl.results[0].name == "red"
+    with NO_PROXY.open(f"http://{origin}/{service.name}/", timeout=10) as page:
+        assert page.status == 200 and "default-src 'none'" in page.headers["Content-Security-Policy"]
+        assert b'src="console.js"' in page.read()
 
 
 def test_bundle_has_what_it_says_and_no_secrets(service: Deployed, packages: Packages) -> None:
