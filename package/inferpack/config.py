@@ -41,6 +41,10 @@ turn enforcement off or point it at another key, host root or license.
 | license_recheck_s    | 60           | how often the license is re-verified                          |
 | reuse_port           | false        | SO_REUSEPORT on the listening socket                          |
 | shutdown_timeout_s   | 15           | how long SIGTERM waits for in-flight requests                 |
+| data_dir             | state_dir/data | datasets, jobs and the API key (none: no data routes)       |
+| max_dataset_bytes    | 2 GiB        | a dataset unpacked (and an upload's body)                     |
+| max_dataset_images   | 100000       | images in one dataset                                         |
+| max_jobs             | 4            | jobs queued or running at once; more: 336100, retry later     |
 
 On the CPU, ONNX Runtime runs ``cpu_streams`` batches at once, each on ``intra_op_threads``
 threads (by default the usable cores shared out: 2 batches of 1 thread on a 2-core machine).
@@ -97,6 +101,10 @@ class ServerConfig:
     license_recheck_s: float = 60.0
     reuse_port: bool = False
     shutdown_timeout_s: float = 15.0
+    data_dir: Path | None = None
+    max_dataset_bytes: int = 2 << 30
+    max_dataset_images: int = 100_000
+    max_jobs: int = 4
 
     def __post_init__(self) -> None:
         if not is_deploy_name(self.deploy_name):
@@ -118,6 +126,9 @@ class ServerConfig:
             "workspace_mb",
             "gpu_streams",
             "cpu_streams",
+            "max_dataset_bytes",
+            "max_dataset_images",
+            "max_jobs",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -192,6 +203,13 @@ def load_config(
     if missing:
         raise ConfigError(f"missing required settings: {', '.join(missing)}")
     return ServerConfig(**values)
+
+
+def data_folder(config: ServerConfig) -> Path | None:
+    """Where datasets and jobs live: data_dir, else state_dir/data (kept across updates)."""
+    if config.data_dir is not None:
+        return config.data_dir
+    return config.state_dir / "data" if config.state_dir is not None else None
 
 
 def with_overrides(config: ServerConfig, **changes: Any) -> ServerConfig:

@@ -150,6 +150,23 @@ class Model:
     def detect(self, row: np.ndarray, transform: Transform, threshold: float) -> list[Detection]:
         return detect(row, self.spec, transform, threshold)
 
+    def easydl_results(
+        self, row: np.ndarray, transform: Transform, top_num: int, threshold: float | None
+    ) -> list[dict[str, Any]]:
+        """One output row as EasyDL answers it: the ``top_num`` best classes, or the boxes
+        scoring at least ``threshold`` (None: the model's) in the original image's pixels."""
+        if self.spec.task == "classification":
+            return [{"name": name, "score": score} for name, score in self.classify(row, top_num)]
+        threshold = self.spec.output.threshold if threshold is None else threshold
+        return [
+            {
+                "name": d.label,
+                "score": d.score,
+                "location": {"left": d.left, "top": d.top, "width": d.width, "height": d.height},
+            }
+            for d in self.detect(row, transform, threshold)
+        ]
+
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.spec.name,

@@ -72,7 +72,7 @@ class DatasetStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.folder))
 
-    def list(self) -> list[DatasetInfo]:
+    def all(self) -> list[DatasetInfo]:
         if not self.folder.is_dir():
             return []
         return [self.info(p.name) for p in sorted(self.folder.iterdir()) if (p / META_FILE).is_file()]

@@ -127,10 +127,17 @@ def _members_of(archive: Path) -> Iterator[Iterator[_Member]]:
         yield (_tar_member(tar, info) for info in tar)
 
 
+def _relative(name: str) -> str:
+    """``tar -C DIR .`` writes ``./a/b``: the same relative name as ``a/b`` (and ``.`` is the root)."""
+    while name.startswith("./"):
+        name = name[2:]
+    return name
+
+
 def _tar_member(tar: tarfile.TarFile, info: tarfile.TarInfo) -> _Member:
     kind = _ALLOWED.get(info.type)
     refusal = _KINDS.get(info.type, f"of tar type {info.type!r}")
-    name = info.name.removesuffix("/") if info.isdir() else info.name
+    name = _relative(info.name.removesuffix("/") if info.isdir() else info.name)
     return _Member(name, kind, refusal, info.size, bool(info.mode & 0o100), lambda: tar.extractfile(info))
 
 
@@ -144,7 +151,7 @@ def _zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> _Member:
         kind = "file"
     else:
         kind = None
-    name = info.filename.removesuffix("/") if info.is_dir() else info.filename
+    name = _relative(info.filename.removesuffix("/") if info.is_dir() else info.filename)
     return _Member(name, kind, refusal, info.file_size, bool(mode & 0o100), lambda: archive.open(info))
 
 
@@ -163,6 +170,8 @@ def _checked_members(
                 f"the {what} has more than {limits.max_members} members: refusing it (tar bomb?)"
             )
         name = member.name
+        if name in (".", "") and member.kind == "folder":
+            continue  # the archive's root folder itself
         if problem := unsafe_path_reason(name):
             raise PackageError(f"member {name!r} {problem}: refusing the {what}")
         if member.kind is None:

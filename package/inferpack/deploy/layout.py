@@ -7,6 +7,7 @@
   license/host-fingerprint.json   the host's fingerprint request (a record: servers read the host live)
   vendor.pub                 the vendor key the license and packages must be signed with
   state/                     writable by the server: clock guard, engine caches
+  state/data/                datasets, jobs and the API key (kept by update, rollback, remove)
   logs/                      server logs
   settings.json              how the service is run (port, runtime, image, GPU, ...)
   start/start-1.sh           recreates the service from settings.json, by itself
@@ -70,6 +71,11 @@ class ServiceLayout:
     @property
     def state_dir(self) -> Path:
         return self.home / "state"
+
+    @property
+    def data_dir(self) -> Path:
+        """The server's data folder (its default: ``state_dir/data``, see config.data_folder)."""
+        return self.state_dir / "data"
 
     @property
     def logs_dir(self) -> Path:

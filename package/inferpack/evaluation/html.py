@@ -4,7 +4,7 @@ the confusion matrix or PR curves (inline SVG) and the worst images with their b
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 _STYLE = """
@@ -38,7 +38,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def confusiontable(classes: Sequence[str], matrix: Sequence[Sequence[int]]) -> str:
+def confusion_table(classes: Sequence[str], matrix: Sequence[Sequence[int]]) -> str:
     """Rows: true class; columns: predicted; shaded by the share of the row."""
     head = "".join(f"<th>{_e(c)}</th>" for c in classes)
     rows = []
@@ -51,7 +51,7 @@ def confusiontable(classes: Sequence[str], matrix: Sequence[Sequence[int]]) -> s
     return f'<table><tr><th class="l">true \\ predicted</th>{head}</tr>{"".join(rows)}</table>'
 
 
-def pr_curves_svg(curves: dict[str, Sequence[float]], recall_points: Sequence[float]) -> str:
+def pr_curves_svg(curves: Mapping[str, Sequence[float]], recall_points: Sequence[float]) -> str:
     """Precision (y) against recall (x) per class, 0-1 on both axes."""
     size, pad = 320, 36
     parts = [

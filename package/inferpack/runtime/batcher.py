@@ -7,6 +7,11 @@ loop must never block). Up to ``max_concurrent_batches`` batches run at once, ea
 own thread: 1 (the default) for engines that are not thread-safe, 2 for a GPU engine with
 two streams, so one batch's copies overlap the other's compute. While the batches run, new
 requests pile up, so under load batches fill on their own without waiting.
+
+Background work (batch jobs) has a lane of its own, ``submit_background``: it is taken only when
+no online request waits, never mixed into an online batch, and holds at most
+``max_concurrent_batches - 1`` run slots (one when there is one), so an online request finds a
+slot free, or waits for at most one background batch.
 """
 
 from __future__ import annotations
@@ -60,6 +65,10 @@ class DynamicBatcher:
         self._free = asyncio.Semaphore(self.max_concurrent_batches)
         self._running: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
+        self._background: asyncio.Queue[_Pending] = asyncio.Queue()  # the job runner bounds it
+        self._background_slots = max(1, self.max_concurrent_batches - 1)
+        self._background_running = 0
+        self._wake = asyncio.Event()  # something was queued, or a background slot came free
 
     @property
     def queue_depth(self) -> int:
@@ -77,19 +86,44 @@ class DynamicBatcher:
                 await self._worker
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
-        while not self._queue.empty():
-            pending = self._queue.get_nowait()
-            if not pending.future.done():
-                pending.future.set_exception(ModelUnavailable("server is shutting down"))
+        for queue in (self._queue, self._background):
+            while not queue.empty():
+                pending = queue.get_nowait()
+                if not pending.future.done():
+                    pending.future.set_exception(ModelUnavailable("server is shutting down"))
         self._executor.shutdown(wait=True)
 
     async def submit(self, sample: np.ndarray) -> np.ndarray:
+        return await self._enqueue(self._queue, sample)
+
+    async def submit_background(self, sample: np.ndarray) -> np.ndarray:
+        """Like ``submit``, at background priority (see the module docstring)."""
+        return await self._enqueue(self._background, sample)
+
+    async def _enqueue(self, queue: asyncio.Queue[_Pending], sample: np.ndarray) -> np.ndarray:
         future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(sample, future))
+        queue.put_nowait(_Pending(sample, future))
+        self._wake.set()
         return await future
 
-    async def _gather(self) -> list[_Pending]:
-        batch = [await self._queue.get()]
+    async def _first(self) -> tuple[_Pending, bool]:
+        """The next sample to start a batch with, online first; True when it is background work."""
+        while True:
+            if not self._queue.empty():
+                return self._queue.get_nowait(), False
+            if not self._background.empty() and self._background_running < self._background_slots:
+                return self._background.get_nowait(), True
+            self._wake.clear()
+            await self._wake.wait()
+
+    async def _gather(self) -> tuple[list[_Pending], bool]:
+        first, background = await self._first()
+        batch = [first]
+        if background:  # no waiting for company: the job keeps enough queued
+            while len(batch) < self.max_batch_size and not self._background.empty():
+                batch.append(self._background.get_nowait())
+            self._background_running += 1
+            return batch, True
         deadline = time.monotonic() + self._max_delay_s
         while len(batch) < self.max_batch_size:
             if not self._queue.empty():
@@ -103,7 +137,7 @@ class DynamicBatcher:
             except TimeoutError:
                 break
         # A client that went away no longer needs its answer: don't spend the engine on it.
-        return [p for p in batch if not p.future.done()]
+        return [p for p in batch if not p.future.done()], False
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
@@ -111,18 +145,18 @@ class DynamicBatcher:
             # Gathering starts only when a run slot is free, so a batch keeps filling meanwhile.
             await self._free.acquire()
             try:
-                batch = await self._gather()
+                batch, background = await self._gather()
             except BaseException:
                 self._free.release()
                 raise
             if not batch:
                 self._free.release()
                 continue
-            task = loop.create_task(self._run(batch), name="inferpack-batch")
+            task = loop.create_task(self._run(batch, background), name="inferpack-batch")
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    async def _run(self, batch: list[_Pending]) -> None:
+    async def _run(self, batch: list[_Pending], background: bool) -> None:
         try:
             inputs = np.stack([p.sample for p in batch])
             started = time.perf_counter()
@@ -143,3 +177,6 @@ class DynamicBatcher:
                     pending.future.set_result(outputs[index])
         finally:
             self._free.release()
+            if background:
+                self._background_running -= 1
+                self._wake.set()

@@ -23,11 +23,15 @@ import cv2
 from aiohttp import web
 
 from inferpack import __version__
+from inferpack.apikeys import KeyCheck
 from inferpack.bundle import read_bundle
-from inferpack.config import ServerConfig
+from inferpack.config import ServerConfig, data_folder
+from inferpack.datasets.store import DatasetLimits, DatasetStore
 from inferpack.errors import BundleError, InferpackError
 from inferpack.httpio.body import BodyBudget, BodyLimits
 from inferpack.httpio.protocol import EasyDLRunner
+from inferpack.jobs.runner import JobRunner
+from inferpack.jobs.store import JobStore
 from inferpack.license.clock import STATE_FILE as CLOCK_STATE_FILE
 from inferpack.license.errors import LicenseError
 from inferpack.license.guard import LicenseGuard, RefusedLicense
@@ -37,11 +41,14 @@ from inferpack.runtime.batcher import DynamicBatcher
 from inferpack.runtime.engine import EngineOptions
 from inferpack.server.admission import Admission
 from inferpack.server.console import add_console_routes
+from inferpack.server.data import DATA, DataServices
+from inferpack.server.data_routes import add_data_routes
 from inferpack.server.metrics import Metrics
 from inferpack.server.middleware import AccessLogger, easydl_errors, error_response
 from inferpack.server.routes import add_routes
 from inferpack.server.state import STATE, ServerState, predict_path
 from inferpack.server.v2_routes import add_v2_routes
+from inferpack.server.yolo_routes import add_yolo_routes
 
 log = logging.getLogger("inferpack.server")
 
@@ -95,6 +102,9 @@ async def _load_model(app: web.Application) -> None:
     state.metrics.track_queue(lambda: batcher.queue_depth)
     state.metrics.model_load.set(time.perf_counter() - started)
     state.model, state.batcher = model, batcher
+    if (data := app.get(DATA)) is not None:
+        data.runner = JobRunner(data.jobs, data.datasets, model, batcher, paused=state.license_refusal)
+        data.runner.start()
     log.info(
         "ready: POST %s (%s on %s, max batch %d, warm-up %.2fs, load %.2fs)",
         predict_path(state),
@@ -113,6 +123,8 @@ async def _model_lifecycle(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await loader
     state = app[STATE]
+    if (data := app.get(DATA)) is not None and data.runner is not None:
+        await data.runner.stop()  # before the batcher: a job's images in flight get no line
     if state.batcher is not None:
         await state.batcher.stop()
     if state.model is not None:
@@ -184,6 +196,13 @@ async def init_app(config: ServerConfig) -> web.Application:
     metrics.license_valid.set_function(lambda: float(state.license is None or state.license.state.valid))
     add_routes(app, state)
     add_v2_routes(app)
+    add_data_routes(app)
+    add_yolo_routes(app)
+    if (folder := data_folder(config)) is not None:
+        limits = DatasetLimits(max_bytes=config.max_dataset_bytes, max_images=config.max_dataset_images)
+        app[DATA] = DataServices(
+            DatasetStore(folder, limits), JobStore(folder, config.max_jobs), KeyCheck(folder)
+        )
     add_console_routes(app, config.deploy_name)
     app.cleanup_ctx.append(_license_lifecycle)
     app.cleanup_ctx.append(_model_lifecycle)

@@ -53,7 +53,7 @@ def _top_num(value: Any) -> int:
     return value
 
 
-def _threshold(value: Any) -> float:
+def parse_threshold(value: Any) -> float:
     if isinstance(value, str):
         try:
             value = float(value)
@@ -71,7 +71,7 @@ def parse_parameters(source: Mapping[str, Any]) -> dict[str, Any]:
     if source.get("top_num") is not None:
         parameters["top_num"] = _top_num(source["top_num"])
     if source.get("threshold") is not None:
-        parameters["threshold"] = _threshold(source["threshold"])
+        parameters["threshold"] = parse_threshold(source["threshold"])
     return parameters
 
 

@@ -17,20 +17,6 @@ from inferpack.server.serving import admitted
 from inferpack.server.state import LOG_ID, STATE, ServerState, predict_path
 
 
-def _format_results(model: Model, row: Any, parsed: PredictRequest, transform: Any) -> list[dict[str, Any]]:
-    if model.spec.task == "classification":
-        return [{"name": name, "score": score} for name, score in model.classify(row, parsed.top_num)]
-    threshold = model.spec.output.threshold if parsed.threshold is None else parsed.threshold
-    return [
-        {
-            "name": d.label,
-            "score": d.score,
-            "location": {"left": d.left, "top": d.top, "width": d.width, "height": d.height},
-        }
-        for d in model.detect(row, transform, threshold)
-    ]
-
-
 def _parse(request: web.Request, body: bytes, model: Model) -> PredictRequest:
     if is_raw_form(request.content_type, body):
         return parse_raw_body(body, request.query, model.limits)
@@ -42,7 +28,7 @@ async def predict(request: web.Request) -> web.Response:
     async with admitted(state, request) as serving:
         parsed = _parse(request, serving.body, serving.model)
         row, transform = await serving.infer_image(parsed.image)
-        results = _format_results(serving.model, row, parsed, transform)
+        results = serving.model.easydl_results(row, transform, parsed.top_num, parsed.threshold)
     return json_response({"log_id": request[LOG_ID], "results": results})
 
 

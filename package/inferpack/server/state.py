@@ -12,7 +12,7 @@ from aiohttp import web
 
 from inferpack.bundle import ROUTE_BY_TASK, ModelSpec
 from inferpack.config import ServerConfig
-from inferpack.errors import ModelUnavailable
+from inferpack.errors import InferpackError, ModelUnavailable
 from inferpack.httpio.body import BodyLimits
 from inferpack.license.guard import LicenseGuard, RefusedLicense
 from inferpack.model import Model
@@ -57,6 +57,14 @@ class ServerState:
         """Raises 337000 with the reason unless the license verifies (no check in development mode)."""
         if self.license is not None:
             self.license.require()
+
+    def license_refusal(self) -> str | None:
+        """Why the license refuses work now (batch jobs wait meanwhile), or None."""
+        try:
+            self.require_license()
+        except InferpackError as exc:
+            return exc.error_msg
+        return None
 
     def license_summary(self) -> dict[str, Any]:
         if self.license is None:

@@ -55,12 +55,12 @@ def test_zip_with_a_top_folder_is_unwrapped_and_listed(store: DatasetStore, tmp_
     archive = zipped(yolo_folder(tmp_path / "src"), tmp_path / "ds.zip", prefix="my-dataset/")
     info = store.import_archive(archive, "cars")
     assert (info.format, info.task, info.classes, info.images) == ("yolo", "detection", CLASSES, 3)
-    assert [d.id for d in store.list()] == ["cars"]
+    assert [d.id for d in store.all()] == ["cars"]
     assert store.open("cars").items[0].path == "data/i0.jpg"
     with pytest.raises(Conflict):
         store.import_archive(archive, "cars")
     store.delete("cars")
-    assert store.list() == [] and sorted(os.listdir(store.folder)) == []
+    assert store.all() == [] and sorted(os.listdir(store.folder)) == []
     with pytest.raises(NotFound):
         store.info("cars")
 
@@ -72,7 +72,7 @@ def test_folder_import_copies_regular_files_and_refuses_links(store: DatasetStor
     (source / "data" / "evil.jpg").symlink_to("/etc/passwd")
     with pytest.raises(InvalidArgument, match="is a symbolic link"):
         store.import_folder(source, "linked")
-    assert [d.id for d in store.list()] == ["copy"]
+    assert [d.id for d in store.all()] == ["copy"]
 
 
 HOSTILE = {
@@ -115,7 +115,7 @@ def test_size_limits(tmp_path: Path) -> None:
         small.import_folder(source, "big")
     with pytest.raises(InvalidArgument, match="unpacks to more than"):
         small.import_archive(zipped(source, tmp_path / "big.zip"), "big")
-    assert small.list() == []
+    assert small.all() == []
 
 
 def test_ids_are_checked(store: DatasetStore) -> None:
