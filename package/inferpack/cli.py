@@ -25,6 +25,7 @@ from inferpack.deploy.operator_cli import add_operator_commands
 from inferpack.deploy.package_cli import add_package_commands
 from inferpack.doctor.cli import add_doctor_command
 from inferpack.errors import BundleError, ConfigError
+from inferpack.jobs.cli import add_data_commands, extend_predict
 from inferpack.license.cli import add_license_commands
 from inferpack.license.errors import LicenseError
 from inferpack.logs import setup_logging
@@ -173,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_runtime_commands(subparsers)
     add_export_command(subparsers)
     add_predict_command(subparsers)
+    extend_predict(subparsers.choices["predict"])
+    add_data_commands(subparsers)
     return parser
 
 
