@@ -49,6 +49,15 @@ async def test_invalid_json_336002(client: TestClient[Any, Any], body: bytes) ->
     await expect_error(response, 336002, 400, "Invalid JSON")
 
 
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp"])
+async def test_a_raw_image_sent_as_json_or_form_says_what_to_send(
+    client: TestClient[Any, Any], content_type: str, ext: str
+) -> None:
+    response = await client.post(URL, data=encode(solid(RED), ext), headers={"Content-Type": content_type})
+    await expect_error(response, 336002, 400, "it is a raw image: send it with Content-Type: image/*")
+
+
 @pytest.mark.parametrize("payload", ["[1, 2]", '"image"', "42", "null"])
 async def test_json_that_is_not_an_object_336002(client: TestClient[Any, Any], payload: str) -> None:
     response = await client.post(URL, data=payload, headers={"Content-Type": "application/json"})

@@ -31,6 +31,10 @@ class PredictRequest:
     threshold: float | None = None  # None: the model's recommended threshold
 
 
+# The first bytes of the image formats served: a body that starts so is a raw image.
+IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM")
+
+
 def is_raw_form(content_type: str, body: bytes) -> bool:
     """Raw image bytes, or the JSON form? No image format starts with "{", so a body that does
     is JSON whatever its Content-Type says (HTTP clients often default to octet-stream)."""
@@ -48,6 +52,8 @@ def _top_num(value: Any) -> int:
             value = int(digits)
         except ValueError:
             raise InvalidArgument(f"top_num must be a positive integer, got {len(digits)} digits") from None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 2.0: JSON encoders in some languages write every number as a float
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidArgument(f"top_num must be a positive integer, got {value!r}")
     return value
@@ -87,7 +93,14 @@ def load_json_object(body: bytes, hint: str) -> dict[str, Any]:
 
 
 def parse_json_body(body: bytes, limits: ImageLimits) -> PredictRequest:
-    payload = load_json_object(body, 'send {"image": "<base64>"}')
+    raw_image = body.startswith(IMAGE_SIGNATURES)
+    hint = (
+        "it is a raw image: send it with Content-Type: image/* (image/jpeg, image/png, image/bmp), "
+        'or as JSON {"image": "<base64>"}'
+        if raw_image
+        else 'send {"image": "<base64>"}'
+    )
+    payload = load_json_object(body, hint)
     image = payload.get("image")
     if image is None or image == "":
         raise MissingParameter("the image field is missing or empty")
