@@ -21,10 +21,11 @@ import re
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-MIN_PYTHON = (3, 9)
+MIN_PYTHON = (3, 11)  # as README.md and the package's wheels
 DEFAULT_WORK_ROOT = "/opt/inferpack/work"  # as inferpack.deploy.layout
 
 
@@ -33,11 +34,25 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
+def _content(path: Path) -> bytes:
+    """What a file holds, for the environment's key. A wheel (a zip) by its members' names, CRCs
+    and sizes, not its bytes: the same wheels built at another time differ only in zip times,
+    and must share one environment (each is hundreds of MB)."""
+    if not path.is_file():
+        return b""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = sorted(archive.infolist(), key=lambda member: member.filename)
+            return "\n".join(f"{m.filename} {m.CRC:08x} {m.file_size}" for m in members).encode()
+    except zipfile.BadZipFile:
+        return path.read_bytes()
+
+
 def _digest(paths: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in sorted(paths):
         digest.update(path.name.encode())
-        digest.update(path.read_bytes() if path.is_file() else b"")
+        digest.update(hashlib.sha256(_content(path)).digest())
     return digest.hexdigest()[:16]
 
 

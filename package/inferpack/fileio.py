@@ -11,6 +11,8 @@ from pathlib import Path
 
 def _write_temp(directory: Path, name: str, data: bytes, mode: int) -> Path:
     # The temp file lives in the target's folder so the final rename/link never crosses filesystems.
+    if not directory.is_dir():  # say so for the folder, not for a temp file name nobody chose
+        raise FileNotFoundError(errno.ENOENT, "no such folder (create it first)", str(directory))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out:

@@ -39,7 +39,9 @@ async def test_results_sorted_and_scores_form_a_distribution(
     assert sum(scores) == pytest.approx(1.0, abs=1e-5)
 
 
-@pytest.mark.parametrize(("top_num", "expected"), [(None, 3), (1, 1), (2, 2), (3, 3), (50, 3), ("2", 2), (2.0, 2)])
+@pytest.mark.parametrize(
+    ("top_num", "expected"), [(None, 3), (1, 1), (2, 2), (3, 3), (50, 3), ("2", 2), (2.0, 2)]
+)
 async def test_top_num(start_server: StartServer, colour_model: Path, top_num: object, expected: int) -> None:
     client = await start_server(colour_model)
     payload: dict[str, object] = {"image": b64(encode(solid(GREEN)))}

@@ -50,3 +50,16 @@ def test_quickstart_once_prints_no_curl_line_for_the_server_it_stopped(tmp_path:
     assert done.returncode == 0, done.stderr
     assert "HTTP 200" in done.stdout and '"results"' in done.stdout
     assert "curl" not in done.stdout
+
+
+def test_license_issue_into_a_missing_folder_names_the_folder(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    assert inferpack("license", "keygen", "--out", str(keys)).returncode == 0
+    assert inferpack("fingerprint", "--out", str(tmp_path / "request.json")).returncode == 0
+    missing = tmp_path / "no" / "such"
+    done = inferpack(
+        "license", "issue", "--key", str(keys / "vendor.key"), "--request", str(tmp_path / "request.json"),
+        "--deploy", "cats", "--days", "30", "--out", str(missing / "cats.lic"),
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr == f"inferpack license issue: {missing}: no such folder (create it first)\n"

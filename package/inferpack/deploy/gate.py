@@ -20,6 +20,8 @@ from inferpack.deploy import loopback
 from inferpack.deploy.layout import ServiceLayout
 from inferpack.fileio import write_atomic
 
+PROGRESS_EVERY_S = 10.0  # how often a long wait says it is still waiting, and why
+
 
 class GateFailed(RuntimeError):
     """The backend did not become ready, or its prediction failed; the message says how."""
@@ -63,15 +65,24 @@ def wait_ready(
     still_starting: Callable[[], str | None] = lambda: None,
     *,
     unlicensed: bool = False,
+    progress: Callable[[str], None] | None = None,
+    progress_every_s: float = PROGRESS_EVERY_S,
 ) -> None:
     """Polls ``url``/readyz until 200. ``still_starting`` returns a reason to give up early
     (e.g. the process exited) or None to keep waiting. ``unlicensed``: the license is known not
-    to verify, so a backend whose only problem is the license counts as up (it answers 337000)."""
-    deadline = time.monotonic() + timeout_s
+    to verify, so a backend whose only problem is the license counts as up (it answers 337000).
+    ``progress`` gets a line every ``progress_every_s`` while it waits."""
+    started = time.monotonic()
+    deadline, next_report = started + timeout_s, started + progress_every_s
     reason = "no answer"
     while time.monotonic() < deadline:
         if (not_ready := readiness(url, timeout_s=5)) is None:
             return
+        if progress is not None and time.monotonic() >= next_report:  # a model may take minutes
+            next_report += progress_every_s
+            progress(
+                f"... not ready yet after {time.monotonic() - started:.0f}s of {timeout_s:.0f}s: {not_ready}"
+            )
         if unlicensed and _only_unlicensed(url):
             return
         reason = not_ready

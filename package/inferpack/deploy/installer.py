@@ -25,6 +25,7 @@ from pathlib import Path
 from inferpack.bundle import ROUTE_BY_TASK, ModelSpec, read_bundle
 from inferpack.cli_errors import describe_failure
 from inferpack.deploy import checks
+from inferpack.deploy.environments import remove_unused
 from inferpack.deploy.extract import extract_package
 from inferpack.deploy.gate import GateFailed, predict_sample, record_sample_answer, refused_sample, wait_ready
 from inferpack.deploy.inventory import installed_services
@@ -255,6 +256,7 @@ class Installer:
             if purge:
                 shutil.rmtree(layout.home)
                 self.out(f"{name} removed, with all its versions, license and logs")
+                remove_unused(self.root, self.out)
             else:
                 layout.settings.rename(layout.home / "settings.removed.json")
                 self.out(f"{name} removed; its versions, license and logs are kept in {layout.home}")
@@ -310,7 +312,7 @@ class Installer:
             runtime.start_backend(layout, spec)
             record(layout, journal, "gate")
             exited = lambda: self._exited(runtime, layout, slot)  # noqa: E731
-            wait_ready(url, gate_timeout_s, exited, unlicensed=unlicensed)
+            wait_ready(url, gate_timeout_s, exited, unlicensed=unlicensed, progress=self.out)
             if unlicensed:
                 refusal = refused_sample(url, layout.name, layout.versions / version)
             else:
@@ -370,7 +372,7 @@ class Installer:
         runtime.ensure_front(layout, settings.port, settings.image, options)
         try:
             unlicensed = not verify_installed(layout).valid
-            wait_ready(settings.local_url, timeout_s=60, unlicensed=unlicensed)
+            wait_ready(settings.local_url, timeout_s=60, unlicensed=unlicensed, progress=self.out)
         except GateFailed as exc:
             logs = runtime.logs(layout, "front", tail=15)
             raise InstallError(f"the front on port {settings.port} does not answer: {exc}\n{logs}") from None

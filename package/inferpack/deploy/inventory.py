@@ -141,6 +141,7 @@ def describe(status: ServiceStatus) -> list[str]:
         f"version   {status.serving or 'none serving'} (installed: {', '.join(versions) or 'none'})",
         f"port      {settings.port} ({settings.runtime} runtime{gpu})",
         f"license   {status.license}",
+        f"folder    {status.layout.home.absolute()}",
     ]
     for instance in status.instances:
         lines.append(
@@ -149,5 +150,5 @@ def describe(status: ServiceStatus) -> list[str]:
             + (f", port {instance.port}" if instance.port else "")
         )
     if not status.instances:
-        lines.append("nothing is running: bash start/start-1.sh in the service folder starts it")
+        lines.append(f"nothing is running: bash {status.layout.start_script.absolute()} starts it")
     return lines

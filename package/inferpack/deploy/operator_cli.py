@@ -8,9 +8,10 @@ import os
 from pathlib import Path
 
 from inferpack.cli_errors import one_line_errors, port_number
+from inferpack.deploy.environments import ENVIRONMENTS, remove_unused
 from inferpack.deploy.installer import Installer, InstallError, InstallOptions
 from inferpack.deploy.inventory import describe, ignored_folders, installed_services, service_status
-from inferpack.deploy.journal import InstallerBusy
+from inferpack.deploy.journal import InstallerBusy, work_root_lock
 from inferpack.deploy.layout import ServiceLayout, work_root
 from inferpack.deploy.settings import ALL_INTERFACES
 from inferpack.deploy.versions import VersionConflict
@@ -72,6 +73,15 @@ def _start(args: argparse.Namespace) -> int:
 @_one_line_errors
 def _remove(args: argparse.Namespace) -> int:
     _installer(args).remove(args.name, purge=args.purge)
+    return 0
+
+
+@_one_line_errors
+def _gc(args: argparse.Namespace) -> int:
+    root = work_root(args.work_root)
+    with work_root_lock(root):
+        if not remove_unused(root):
+            print(f"every Python environment under {root / ENVIRONMENTS} is in use")
     return 0
 
 
@@ -162,11 +172,14 @@ def add_operator_commands(subparsers: argparse._SubParsersAction[argparse.Argume
     listing = subparsers.add_parser("list", help="installed services")
     listing.set_defaults(handler=_list)
 
+    gc = subparsers.add_parser("gc", help="delete the Python environments no installed service uses")
+    gc.set_defaults(handler=_gc)
+
     status = subparsers.add_parser("status", help="one service: version, health, port, license, uptime")
     status.add_argument("name")
     status.set_defaults(handler=_status)
 
-    for parser in (install, update, rollback, start, remove, listing, status):
+    for parser in (install, update, rollback, start, remove, listing, gc, status):
         _common(parser)
     for parser in (install, update, rollback):
         parser.add_argument(
