@@ -138,7 +138,7 @@ def test_usage_errors_exit_2(
         ({"--deploy": "bad name"}, "invalid deploy name"),
         ({"--days": "0"}, "days must be at least 1"),
         ({"--out": "exists.lic"}, "exists.lic already exists; refusing to overwrite it"),
-        ({"--out": "no-such-dir/x.lic"}, "No such file or directory"),
+        ({"--out": "no-such-dir/x.lic"}, "no-such-dir: no such folder (create it first)"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(
