@@ -17,16 +17,8 @@ from typing import NoReturn, cast
 
 from inferpack import __version__
 from inferpack.cli_errors import describe_failure, one_line_errors, port_number
-from inferpack.client.cli import add_predict_command
 from inferpack.config import load_config
-from inferpack.deploy.front import add_runtime_commands
-from inferpack.deploy.kubernetes.export import add_export_command
-from inferpack.deploy.operator_cli import add_operator_commands
-from inferpack.deploy.package_cli import add_package_commands
-from inferpack.doctor.cli import add_doctor_command
 from inferpack.errors import BundleError, ConfigError
-from inferpack.jobs.cli import add_data_commands, extend_predict
-from inferpack.license.cli import add_license_commands
 from inferpack.license.errors import LicenseError
 from inferpack.logs import setup_logging
 
@@ -156,7 +148,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(serve_only: bool = False) -> argparse.ArgumentParser:
+    """Every verb; ``serve_only``: the serve verb alone, so a service's start does not import the
+    other verbs' modules (installer, doctor, Kubernetes export, front: a fifth of its imports)."""
     parser = _Parser(prog="inferpack", description=__doc__)
     parser.add_argument("--version", action="version", version=f"inferpack {__version__}")
     # The verbs' parsers are _Parsers too (argparse makes them of the parent's class).
@@ -165,6 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_subparsers(dest="command", required=True),
     )
     _add_serve(subparsers)
+    if serve_only:
+        return parser
+    from inferpack.client.cli import add_predict_command
+    from inferpack.deploy.front import add_runtime_commands
+    from inferpack.deploy.kubernetes.export import add_export_command
+    from inferpack.deploy.operator_cli import add_operator_commands
+    from inferpack.deploy.package_cli import add_package_commands
+    from inferpack.doctor.cli import add_doctor_command
+    from inferpack.jobs.cli import add_data_commands, extend_predict
+    from inferpack.license.cli import add_license_commands
+
     _add_quickstart(subparsers)
     _add_lu(subparsers)
     add_operator_commands(subparsers)
@@ -180,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(serve_only=argv[:1] == ["serve"]).parse_args(argv)
     try:
         code: int = args.handler(args)
     except (ConfigError, BundleError, LicenseError, ValueError) as exc:  # e.g. serve's settings
