@@ -21,7 +21,7 @@ import aiohttp
 from bench.images import request_bodies
 from bench.loadgen import LoadResult, run_load
 from bench.models import DEMO_MODELS
-from bench.servers import VENV_BIN, free_port, launch
+from bench.servers import INFERPACK, free_port, launch
 from inferpack.apikeys import create_key
 from inferpack.datasets.store import DatasetStore
 from inferpack.demo.datasets import classification_dataset, detection_dataset
@@ -110,7 +110,7 @@ def main() -> None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         route = "ObjectDetection" if args.model == "shapes-detector" else "ImageClassification"
-        command = [str(VENV_BIN / "inferpack"), "serve", str(DEMO_MODELS / args.model), "--name", "bench",
+        command = [*INFERPACK, "serve", str(DEMO_MODELS / args.model), "--name", "bench",
                    "--port", str(port), "--no-license", "--state-dir", str(state)]  # fmt: skip
         bodies = request_bodies()
         with launch(

@@ -38,14 +38,16 @@ class RawResult:
 class RawEngine:
     """One ORT session (full graph optimisation) run back to back by ``streams`` threads."""
 
-    def __init__(self, model: BenchModel, intra_op_threads: int = 0, streams: int = 1) -> None:
+    def __init__(
+        self, model: BenchModel, intra_op_threads: int = 0, streams: int = 1, graph: str = "model.onnx"
+    ) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = intra_op_threads
         self._session: Any = ort.InferenceSession(
-            str(model.onnx_path), options, providers=["CPUExecutionProvider"]
+            str(model.directory / graph), options, providers=["CPUExecutionProvider"]
         )
         self._input = self._session.get_inputs()[0].name
         self._shape = model.input_shape

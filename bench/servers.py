@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -16,7 +17,9 @@ from pathlib import Path
 
 from bench.models import REPO, BenchModel
 
-VENV_BIN = REPO / ".venv" / "bin"
+# The server under test runs on this interpreter (the project's .venv when run as the README
+# says), so the bench also runs where inferpack is importable without a console script.
+INFERPACK = (sys.executable, "-m", "inferpack")
 LOGS = REPO / ".cache" / "bench" / "logs"
 
 
@@ -98,7 +101,7 @@ def inferpack(
     return launch(
         "inferpack-" + model.name,
         [
-            str(VENV_BIN / "inferpack"),
+            *INFERPACK,
             "serve",
             str(model.directory),
             "--name",
