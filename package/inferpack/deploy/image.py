@@ -126,10 +126,13 @@ def docker_client() -> DockerClient:
     """A client for the local engine (DOCKER_HOST etc. honoured), or ImageBuildError."""
     import docker
 
+    client = None
     try:
         client = docker.from_env()
         client.ping()
     except docker.errors.DockerException as exc:
+        if client is not None:
+            client.close()  # its connection pool, not left to the garbage collector
         where = os.environ.get("DOCKER_HOST", "the default socket")
         raise ImageBuildError(f"Docker Engine unreachable at {where}: {exc}") from exc
     return client
