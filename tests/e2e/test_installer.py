@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from inferpack.deploy.image import SERVICE_UID
 from tests.conftest import RED, encode, solid
 from tests.onnx_models import colour_classifier, failing_classifier
 
@@ -345,3 +346,40 @@ def test_process_runtime_install_update_rollback(operator: Operator, packages: P
     with pytest.raises(OSError):
         operator.predict(timeout_s=2)
     shutil.rmtree(operator.work_root / operator.name)
+
+
+def test_docker_reinstall_after_a_process_install_runs_with_the_kept_files(
+    operator: Operator, packages: Packages
+) -> None:
+    """Files kept by `remove` (no --purge) from a process-runtime install, owned by root, must not
+    crash-loop the containers, which run as uid 10001."""
+    package = install_v1(operator, packages, runtime="process")
+    operator.run(package, "remove", operator.name)
+    kept = sorted((operator.work_root / operator.name / "logs").rglob("*.log"))
+    assert kept and all(path.stat().st_uid == os.geteuid() for path in kept)
+    download = subprocess.run(
+        ["bash", "original/download.sh", "--work-root", str(operator.work_root)],
+        cwd=package, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert download.returncode == 0, download.stdout + download.stderr
+    operator.run(package, "install", operator.name, "--port", str(operator.port), "--runtime", "docker")
+    assert operator.predict() == "red"
+    assert all(path.stat().st_uid == SERVICE_UID for path in kept if os.geteuid() == 0)
+    running = [c for c in containers(operator.name) if "running" in c]
+    assert len(running) == 2, running
+
+
+def test_another_work_root_on_the_same_port_fails_on_the_port(
+    operator: Operator, packages: Packages, tmp_path: Path
+) -> None:
+    package = install_v1(operator, packages)
+    other = Operator(operator.home, tmp_path / "other-work", operator.name, operator.port)
+    result = other.run(
+        package, "install", operator.name, "--port", str(operator.port), "--runtime", "docker", check=False
+    )
+    assert result.returncode == 1
+    holder = f"in use by the inferpack service {operator.name} (work root {operator.work_root})"
+    assert holder in result.stdout, result.stdout + result.stderr
+    assert "environment checks failed" in result.stderr
+    assert not (other.work_root / operator.name).exists()
+    assert operator.predict() == "red"  # the first one is untouched

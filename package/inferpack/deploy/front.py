@@ -25,10 +25,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import itertools
 import logging
 import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +38,7 @@ from yarl import URL
 
 from inferpack.cli_errors import port_number
 from inferpack.deploy.routes import FRONT_HEALTH_PATH, Backend, Routes, RoutesError, load_routes
+from inferpack.easydl import LogIds, error_body, error_headers
 from inferpack.errors import InferpackError, InternalError, ModelUnavailable
 from inferpack.httpio.body import BodyBudget, BodyLimits, held_body
 from inferpack.httpio.protocol import EasyDLRunner
@@ -121,7 +120,7 @@ class Front:
         self.config = config
         self.watcher = watcher
         self.session = session
-        self._sequence = itertools.count()
+        self.log_ids = LogIds()  # the server's scheme: ids from the front and servers sort together
         self.limits = BodyLimits(
             config.max_body_bytes, config.body_timeout_s, BodyBudget(config.max_buffered_bytes)
         )
@@ -204,14 +203,13 @@ class Front:
 
     def error(self, error: InferpackError) -> web.Response:
         # The server's log id scheme: ms since the epoch x 1000 + a sequence.
-        log_id = int(time.time() * 1000) * 1000 + next(self._sequence) % 1000
-        body = {"log_id": log_id, "error_code": error.code, "error_msg": error.error_msg}
+        log_id = self.log_ids.next()
         response = web.Response(
-            body=orjson.dumps(body), status=error.http_status, content_type="application/json"
+            body=orjson.dumps(error_body(log_id, error)),
+            status=error.http_status,
+            content_type="application/json",
         )
-        response.headers["X-Log-Id"] = str(log_id)
-        if isinstance(error, ModelUnavailable):
-            response.headers["Retry-After"] = str(error.retry_after_s)
+        response.headers.update({"X-Log-Id": str(log_id), **error_headers(error)})
         return response
 
 

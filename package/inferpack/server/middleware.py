@@ -17,11 +17,11 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
+from inferpack.easydl import error_body, error_headers
 from inferpack.errors import (
     InferpackError,
     InternalError,
     MethodNotAllowed,
-    ModelUnavailable,
     UnknownRoute,
 )
 from inferpack.server.state import ERROR_CODE, LOG_ID, STATE, predict_path
@@ -38,14 +38,9 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 def error_response(log_id: int, error: InferpackError, *, protocol_v2: bool = False) -> web.Response:
     """EasyDL's error body, or the open inference protocol's ``{"error": msg}`` under ``/v2``."""
-    body: dict[str, Any] = (
-        {"error": error.error_msg}
-        if protocol_v2
-        else {"log_id": log_id, "error_code": error.code, "error_msg": error.error_msg}
-    )
+    body = {"error": error.error_msg} if protocol_v2 else error_body(log_id, error)
     response = json_response(body, status=error.http_status)
-    if isinstance(error, ModelUnavailable):
-        response.headers["Retry-After"] = str(error.retry_after_s)
+    response.headers.update(error_headers(error))
     return response
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from aiohttp import web
 
 from inferpack.bundle import ROUTE_BY_TASK, ModelSpec
 from inferpack.config import ServerConfig
+from inferpack.easydl import LogIds
 from inferpack.errors import InferpackError, ModelUnavailable
 from inferpack.httpio.body import BodyLimits
 from inferpack.license.guard import LicenseGuard, RefusedLicense
@@ -20,17 +20,6 @@ from inferpack.runtime.batcher import DynamicBatcher
 from inferpack.server.admission import Admission
 from inferpack.server.metrics import Metrics
 from inferpack.server.ratelimit import TokenBucket
-
-
-class LogIds:
-    """Unique, time-ordered request ids that stay exact as JSON numbers (< 2**53):
-    milliseconds since the epoch x 1000 + a per-process sequence."""
-
-    def __init__(self) -> None:
-        self._sequence = itertools.count()
-
-    def next(self) -> int:
-        return int(time.time() * 1000) * 1000 + next(self._sequence) % 1000
 
 
 @dataclass
