@@ -35,7 +35,7 @@ from inferpack.jobs.records import Job
 from inferpack.jobs.scoring import EVALUATION_FLOOR, report_paths, score, summary_of
 from inferpack.jobs.store import JobStore
 from inferpack.model import Model
-from inferpack.runtime.batcher import DynamicBatcher
+from inferpack.runtime.batcher import DynamicBatcher, lowest_priority
 
 log = logging.getLogger("inferpack.jobs")
 
@@ -76,7 +76,9 @@ class JobRunner:
         self.paused, self.poll_s = paused, poll_s
         self.in_flight = batcher.max_batch_size * 2  # one batch running, the next one queued
         self.progress: dict[str, Progress] = {}
-        self._decode = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inferpack-job-decode")
+        self._decode = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="inferpack-job-decode", initializer=lowest_priority
+        )
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock_fd: int | None = None
@@ -221,7 +223,7 @@ class JobRunner:
                 job = job.with_(
                     done=job.done + len(batch), errors=job.errors + sum("error" in b for b in batch)
                 )
-                self.jobs.save(job)
+                await asyncio.to_thread(self.jobs.save, job)  # it fsyncs: never on the event loop
                 if self.jobs.cancel_requested(job.id):
                     raise _Cancelled
                 tasks.difference_update([t for t in tasks if t.done()])

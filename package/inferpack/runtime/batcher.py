@@ -8,10 +8,13 @@ own thread: 1 (the default) for engines that are not thread-safe, 2 for a GPU en
 two streams, so one batch's copies overlap the other's compute. While the batches run, new
 requests pile up, so under load batches fill on their own without waiting.
 
-Background work (batch jobs) has a lane of its own, ``submit_background``: it is taken only when
-no online request waits, never mixed into an online batch, and holds at most
-``max_concurrent_batches - 1`` run slots (one when there is one), so an online request finds a
-slot free, or waits for at most one background batch.
+Background work (batch jobs) has a lane of its own, ``submit_background``: a background batch
+starts only when no online request waits or runs and none has arrived for ``quiet_s`` (on a
+CPU, a batch running beside an online one takes its cores), is never mixed into an online
+batch, and holds at most ``max_concurrent_batches - 1`` run slots (one when there is one), so an
+online request finds a slot free, or waits for at most one background batch. Background
+batches run on threads of their own at the lowest CPU priority (nice 19), so on a busy CPU the
+online work keeps its cores and the job gets what is left.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +37,12 @@ log = logging.getLogger("inferpack.batcher")
 
 RunBatch = Callable[[np.ndarray], np.ndarray]  # batch in, output with one row per sample out
 BatchObserver = Callable[[int, float], None]
+
+
+def lowest_priority() -> None:
+    """Makes the calling thread the last in line for the CPU (Linux: threads have their own nice)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 @dataclass(eq=False)
@@ -68,6 +79,14 @@ class DynamicBatcher:
         self._background: asyncio.Queue[_Pending] = asyncio.Queue()  # the job runner bounds it
         self._background_slots = max(1, self.max_concurrent_batches - 1)
         self._background_running = 0
+        self._background_executor = ThreadPoolExecutor(
+            max_workers=self._background_slots,
+            thread_name_prefix="inferpack-engine-bg",
+            initializer=lowest_priority,
+        )
+        self._online_running = 0
+        self._online_seen = 0.0  # monotonic time an online request last arrived or finished
+        self.quiet_s = max(0.01, 4 * max_delay_s)
         self._wake = asyncio.Event()  # something was queued, or a background slot came free
 
     @property
@@ -92,8 +111,10 @@ class DynamicBatcher:
                 if not pending.future.done():
                     pending.future.set_exception(ModelUnavailable("server is shutting down"))
         self._executor.shutdown(wait=True)
+        self._background_executor.shutdown(wait=True)
 
     async def submit(self, sample: np.ndarray) -> np.ndarray:
+        self._online_seen = time.monotonic()
         return await self._enqueue(self._queue, sample)
 
     async def submit_background(self, sample: np.ndarray) -> np.ndarray:
@@ -111,10 +132,20 @@ class DynamicBatcher:
         while True:
             if not self._queue.empty():
                 return self._queue.get_nowait(), False
-            if not self._background.empty() and self._background_running < self._background_slots:
+            quiet = time.monotonic() - self._online_seen
+            ready = (
+                not self._background.empty()
+                and self._background_running < self._background_slots
+                and self._online_running == 0
+            )
+            if ready and quiet >= self.quiet_s:
                 return self._background.get_nowait(), True
             self._wake.clear()
-            await self._wake.wait()
+            if not ready:
+                await self._wake.wait()
+            else:  # background work waits for online traffic to go quiet
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), max(0.001, self.quiet_s - quiet))
 
     async def _gather(self) -> tuple[list[_Pending], bool]:
         first, background = await self._first()
@@ -152,6 +183,8 @@ class DynamicBatcher:
             if not batch:
                 self._free.release()
                 continue
+            if not background:
+                self._online_running += 1
             task = loop.create_task(self._run(batch, background), name="inferpack-batch")
             self._running.add(task)
             task.add_done_callback(self._running.discard)
@@ -161,9 +194,8 @@ class DynamicBatcher:
             inputs = np.stack([p.sample for p in batch])
             started = time.perf_counter()
             try:
-                outputs = await asyncio.get_running_loop().run_in_executor(
-                    self._executor, self._run_batch, inputs
-                )
+                executor = self._background_executor if background else self._executor
+                outputs = await asyncio.get_running_loop().run_in_executor(executor, self._run_batch, inputs)
             except Exception as exc:  # the engine failed this batch: every request in it gets 336000
                 log.exception("engine failed on a batch of %d", len(batch))
                 for pending in batch:
@@ -179,4 +211,7 @@ class DynamicBatcher:
             self._free.release()
             if background:
                 self._background_running -= 1
-                self._wake.set()
+            else:
+                self._online_running -= 1
+                self._online_seen = time.monotonic()
+            self._wake.set()
