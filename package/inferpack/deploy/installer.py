@@ -255,11 +255,11 @@ class Installer:
             finish(layout)
             if purge:
                 shutil.rmtree(layout.home)
-                self.out(f"{name} removed, with all its versions, license and logs")
+                self.out(f"{name} removed, with all its versions, license, logs and data (datasets, jobs)")
                 remove_unused(self.root, self.out)
             else:
                 layout.settings.rename(layout.home / "settings.removed.json")
-                self.out(f"{name} removed; its versions, license and logs are kept in {layout.home}")
+                self.out(f"{name} removed; its versions, license, logs and data are kept in {layout.home}")
 
     def _check_contract(self, layout: ServiceLayout, model_dir: Path, allowed: bool) -> None:
         """What clients rely on: the route (the task) and the labels they get. A change is shown,

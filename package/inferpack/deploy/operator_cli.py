@@ -166,7 +166,7 @@ def add_operator_commands(subparsers: argparse._SubParsersAction[argparse.Argume
 
     remove = subparsers.add_parser("remove", help="stop and delete the service's containers/processes")
     remove.add_argument("name")
-    remove.add_argument("--purge", action="store_true", help="also delete its versions, license and logs")
+    remove.add_argument("--purge", action="store_true", help="also delete versions, license, logs, data")
     remove.set_defaults(handler=_remove)
 
     listing = subparsers.add_parser("list", help="installed services")
