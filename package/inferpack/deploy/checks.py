@@ -6,6 +6,7 @@ taken by another program" than to debug a container that never becomes healthy.
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -136,6 +137,60 @@ def check_gpu(index: int) -> Check:
             "gpu", False, f"GPU {index} asked, {len(gpus)} present", "pick an index nvidia-smi -L shows"
         )
     return Check("gpu", True, gpus[index].split(" (UUID")[0])
+
+
+# The oldest Linux driver each CUDA major version runs on (NVIDIA's CUDA Toolkit release notes,
+# "minimum required driver version" with minor version compatibility).
+MIN_DRIVER_BY_CUDA_MAJOR = {11: "450.80.02", 12: "525.60.13", 13: "580.65.06"}
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+
+def cuda_driver_check(cuda: str | None, driver: str | None) -> Check:
+    """Whether the host's NVIDIA ``driver`` runs an image built on CUDA ``cuda``; when not, which
+    driver (or which of the vendor's per-CUDA packages) to use instead."""
+    if cuda is None:
+        return Check("cuda", True, "the image names no CUDA version: nothing to compare")
+    if driver is None:
+        return Check(
+            "cuda",
+            False,
+            f"the image needs CUDA {cuda} and no NVIDIA driver answers",
+            "install the NVIDIA driver",
+        )
+    major = _version(cuda)[0]
+    needed = MIN_DRIVER_BY_CUDA_MAJOR.get(major)
+    if needed is None or _version(driver) >= _version(needed):
+        return Check("cuda", True, f"driver {driver} runs CUDA {cuda}")
+    runs = [
+        f"CUDA {m}"
+        for m, floor in sorted(MIN_DRIVER_BY_CUDA_MAJOR.items())
+        if _version(driver) >= _version(floor)
+    ]
+    return Check(
+        "cuda",
+        False,
+        f"the image needs CUDA {cuda}: driver {needed} or newer; this host has {driver}",
+        f"install NVIDIA driver {needed}+, or ask the vendor for this model's package built for "
+        + (runs[-1] if runs else "an older CUDA"),
+    )
+
+
+def check_cuda_driver(image: str) -> Check:
+    """The image's CUDA version (its CUDA_VERSION, as NVIDIA's base images set) against the driver."""
+    import docker
+
+    env = docker.from_env().images.get(image).attrs.get("Config", {}).get("Env") or []
+    cuda = next((item.split("=", 1)[1] for item in env if item.startswith("CUDA_VERSION=")), None)
+    try:
+        query = ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]
+        done = subprocess.run(query, capture_output=True, text=True, timeout=30)
+        driver = done.stdout.split()[0] if done.returncode == 0 and done.stdout.split() else None
+    except (OSError, subprocess.TimeoutExpired):
+        driver = None
+    return cuda_driver_check(cuda, driver)
 
 
 def check_nvidia_runtime() -> Check:

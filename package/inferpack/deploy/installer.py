@@ -153,6 +153,8 @@ class Installer:
                 preflight.append(checks.check_gpu(options.gpu or 0))
                 if runtime.name == "docker":
                     preflight.append(checks.check_nvidia_runtime())
+                    if manifest.image.tag is not None and checks.check_image(manifest.image.tag).passed:
+                        preflight.append(checks.check_cuda_driver(manifest.image.tag))
             if not checks.report(preflight, self.out) and not options.force:
                 raise InstallError("environment checks failed (see FAIL above); fix them or use --force")
 

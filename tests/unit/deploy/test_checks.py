@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from inferpack.deploy.checks import check_instances, check_port, port_is_free
+from inferpack.deploy.checks import check_instances, check_port, cuda_driver_check, port_is_free
 from inferpack.license.fingerprint import LicenseRequest, collect
 from inferpack.license.licfile import issue_license
 
@@ -73,3 +73,15 @@ def test_no_limit_or_no_license_leaves_the_verdict_to_the_license_check(tmp_path
     assert check_instances(unlimited, "dogs", [("cats", unlimited)]).passed
     assert check_instances(None, "dogs", []).passed
     assert check_instances(tmp_path / "absent.lic", "dogs", []).passed
+
+
+def test_the_host_driver_is_compared_with_the_image_cuda() -> None:
+    """The seed ships one package per CUDA version: a driver too old for this one names the other."""
+    assert cuda_driver_check("13.0.2", "580.82.07").passed
+    assert cuda_driver_check("12.4.1", "535.104.05").passed
+    old = cuda_driver_check("13.0.2", "535.104.05")
+    assert not old.passed
+    assert old.detail == "the image needs CUDA 13.0.2: driver 580.65.06 or newer; this host has 535.104.05"
+    assert old.hint.endswith("package built for CUDA 12") and "580.65.06+" in old.hint
+    assert not cuda_driver_check("12.4.1", None).passed  # no driver answers
+    assert cuda_driver_check(None, None).passed  # a CPU image names no CUDA
