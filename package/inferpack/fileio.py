@@ -2,28 +2,44 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
-def _write_temp(directory: Path, name: str, data: bytes, mode: int) -> Path:
-    # The temp file lives in the target's folder so the final rename/link never crosses filesystems.
+@contextlib.contextmanager
+def open_atomic(path: Path, mode: int = 0o644, *, overwrite: bool = True) -> Iterator[BinaryIO]:
+    """A file to write (or stream, e.g. a tarball) into; it appears at ``path`` whole, in one
+    step, when the block ends, and nothing appears if the block fails. ``overwrite=False``:
+    FileExistsError when ``path`` exists, which is left untouched (a hard link, unlike a rename,
+    refuses an existing target, so the check and the creation are one atomic step)."""
+    directory = path.parent
     if not directory.is_dir():  # say so for the folder, not for a temp file name nobody chose
         raise FileNotFoundError(errno.ENOENT, "no such folder (create it first)", str(directory))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    # The temp file lives in the target's folder so the final rename/link never crosses filesystems.
+    fd, name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as out:
             os.fchmod(out.fileno(), mode)  # exact mode, whatever the umask
-            out.write(data)
+            yield out
             out.flush()
             os.fsync(out.fileno())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path)) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(directory)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -36,29 +52,14 @@ def _fsync_dir(directory: Path) -> None:
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace (or create) ``path`` with ``data`` in one rename."""
-    tmp = _write_temp(path.parent, path.name, data, mode)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with open_atomic(path, mode) as out:
+        out.write(data)
 
 
 def write_new(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` with ``data``; ``FileExistsError`` when it exists, which is left untouched.
-
-    A hard link, unlike a rename, refuses an existing target, so the check and the creation are
-    one atomic step and no partly written file is ever visible under ``path``.
-    """
-    tmp = _write_temp(path.parent, path.name, data, mode)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path)) from None  # name the target
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    """Create ``path`` with ``data``; ``FileExistsError`` when it exists, which is left untouched."""
+    with open_atomic(path, mode, overwrite=False) as out:
+        out.write(data)
 
 
 def sha256_file(path: Path) -> str:

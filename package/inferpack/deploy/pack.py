@@ -42,6 +42,7 @@ from inferpack.deploy.manifest import (
     sign_manifest,
 )
 from inferpack.deploy.package_texts import licenses_readme, package_readme
+from inferpack.fileio import open_atomic
 from inferpack.license.keys import key_id, public_pem
 from inferpack.names import DEPLOY_NAME_RULE, is_deploy_name
 
@@ -212,12 +213,11 @@ def _executable(name: str) -> bool:
 
 
 def _write_tarball(staging: Path, target: Path, mtime: int) -> None:
-    """Writes the tarball beside ``target``, then links it into place: a reader never sees half a
-    package, and an existing file is never replaced (link refuses, unlike rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    """Streams the tarball into place with open_atomic: a reader never sees half a package, and
+    an existing file is never replaced."""
     try:
         with (
-            os.fdopen(fd, "wb") as raw,
+            open_atomic(target, 0o644, overwrite=False) as raw,
             gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=GZIP_LEVEL, mtime=mtime) as gz,
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
         ):
@@ -233,12 +233,8 @@ def _write_tarball(staging: Path, target: Path, mtime: int) -> None:
                 info.size, info.mode = path.stat().st_size, 0o755 if _executable(name) else 0o644
                 with path.open("rb") as stream:
                     tar.addfile(info, stream)
-        os.chmod(tmp, 0o644)
-        os.link(tmp, target)
     except FileExistsError:
         raise PackageError(f"{target} already exists; refusing to overwrite it") from None
-    finally:
-        os.unlink(tmp)
 
 
 def describe(target: Path, manifest: Manifest) -> list[str]:

@@ -32,6 +32,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from inferpack.fileio import write_atomic
+
 FIRST_DELAY_S = 0.5
 MAX_DELAY_S = 30.0
 STABLE_AFTER_S = 60.0  # a run this long resets the backoff
@@ -50,12 +52,6 @@ def read_state(pidfile: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _now() -> str:
@@ -144,7 +140,7 @@ class Supervisor:
             "last_exit_code": self.last_exit_code,
             "updated": _now(),
         }
-        _write_atomic(state_path(self.pidfile), json.dumps(data) + "\n")
+        write_atomic(state_path(self.pidfile), (json.dumps(data) + "\n").encode())
 
     def _log(self, line: str) -> None:
         with open(self.log_path, "a", encoding="utf-8") as log:
@@ -174,7 +170,7 @@ def _detach(pidfile: Path) -> bool:
     starts a new session (no SIGHUP from a closing terminal) and returns False."""
     pid = os.fork()
     if pid:
-        _write_atomic(pidfile, f"{pid}\n")
+        write_atomic(pidfile, f"{pid}\n".encode())
         return True
     os.setsid()
     return False
@@ -190,7 +186,7 @@ def _supervise_command(args: argparse.Namespace) -> int:
         if _detach(args.pidfile):
             return 0
     else:
-        _write_atomic(args.pidfile, f"{os.getpid()}\n")
+        write_atomic(args.pidfile, f"{os.getpid()}\n".encode())
     return Supervisor(args.name, command, args.pidfile, args.log).run()
 
 

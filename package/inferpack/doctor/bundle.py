@@ -24,6 +24,7 @@ from inferpack.doctor import docker_checks, license_checks
 from inferpack.doctor.context import Options, Service, load_service, this_machine
 from inferpack.doctor.report import dumps, text_lines, versions
 from inferpack.doctor.runner import Report, chosen_layouts
+from inferpack.fileio import open_atomic
 from inferpack.license._time import utcnow
 from inferpack.license.fingerprint import write_request
 
@@ -108,28 +109,21 @@ def write_bundle(target: Path, report: Report, opts: Options) -> list[str]:
     """Writes the bundle to ``target`` (atomically); returns the member names."""
     prefix = f"inferpack-support-{time.strftime('%Y%m%d-%H%M%S')}"
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as tmp:
-        try:
-            with tarfile.open(fileobj=tmp, mode="w:gz") as tar:
-                out = _Writer(tar, prefix)
-                out.text("README.txt", README)
-                out.text("results.txt", "\n".join(text_lines(report, opts)) + "\n")
-                out.text("results.json", dumps(report, opts) + "\n")
-                out.json("versions.json", {**versions(), "docker": _docker_versions()})
-                with tempfile.TemporaryDirectory() as scratch:
-                    request = Path(scratch) / "request.json"
-                    write_request(request, this_machine())
-                    out.file("fingerprint-request.json", request)
-                if opts.package_root is not None:
-                    out.file("package-manifest.json", opts.package_root / MANIFEST)
-                for layout in chosen_layouts(opts):
-                    try:
-                        _service(out, load_service(layout), opts)
-                    except Exception as exc:  # a bundle with a gap beats none
-                        out.text(f"services/{layout.name}/error.txt", f"{type(exc).__name__}: {exc}\n")
-            Path(tmp.name).chmod(0o644)
-            Path(tmp.name).replace(target)
-        except BaseException:
-            Path(tmp.name).unlink(missing_ok=True)
-            raise
+    with open_atomic(target, 0o644) as stream, tarfile.open(fileobj=stream, mode="w:gz") as tar:
+        out = _Writer(tar, prefix)
+        out.text("README.txt", README)
+        out.text("results.txt", "\n".join(text_lines(report, opts)) + "\n")
+        out.text("results.json", dumps(report, opts) + "\n")
+        out.json("versions.json", {**versions(), "docker": _docker_versions()})
+        with tempfile.TemporaryDirectory() as scratch:
+            request = Path(scratch) / "request.json"
+            write_request(request, this_machine())
+            out.file("fingerprint-request.json", request)
+        if opts.package_root is not None:
+            out.file("package-manifest.json", opts.package_root / MANIFEST)
+        for layout in chosen_layouts(opts):
+            try:
+                _service(out, load_service(layout), opts)
+            except Exception as exc:  # a bundle with a gap beats none
+                out.text(f"services/{layout.name}/error.txt", f"{type(exc).__name__}: {exc}\n")
     return out.names

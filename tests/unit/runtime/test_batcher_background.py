@@ -59,9 +59,7 @@ async def test_online_requests_jump_the_background_queue() -> None:
 
 async def test_background_leaves_a_slot_for_online_work() -> None:
     recorder = Recorder()
-    batcher = DynamicBatcher(
-        recorder, max_batch_size=2, max_delay_s=0, max_concurrent_batches=3
-    )
+    batcher = DynamicBatcher(recorder, max_batch_size=2, max_delay_s=0, max_concurrent_batches=3)
     batcher.start()
     try:
         await asyncio.gather(*(batcher.submit_background(np.array([BACKGROUND, i])) for i in range(30)))
