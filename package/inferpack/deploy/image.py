@@ -207,6 +207,11 @@ def download_wheels(
     staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache_root))
     try:
         started = time.monotonic()
+        log.info(
+            "downloading the wheels of %s for CPython %s (minutes on a cold cache)",
+            requirements.name,
+            python_version,
+        )
         _run(
             [
                 sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
@@ -448,13 +453,16 @@ def _docker_build(
     import docker
 
     tail: deque[str] = deque(maxlen=40)
+    started = time.monotonic()
     try:
         for chunk in client.api.build(
             path=str(context), tag=tag, buildargs=buildargs, labels=labels, rm=True, forcerm=True, decode=True
         ):
             if "stream" in chunk:
                 for line in chunk["stream"].splitlines():
-                    log.debug("docker build: %s", line)
+                    # A line per stage with the time so far: a cold build takes minutes.
+                    level = logging.INFO if line.startswith("Step ") else logging.DEBUG
+                    log.log(level, "docker build (%.0fs): %s", time.monotonic() - started, line)
                     tail.append(line)
             if "error" in chunk:
                 raise ImageBuildError(f"docker build of {tag} failed: {chunk['error']}\n" + "\n".join(tail))
