@@ -21,6 +21,8 @@ from inferpack.config import load_config
 from inferpack.errors import BundleError, ConfigError
 from inferpack.license.errors import LicenseError
 from inferpack.logs import setup_logging
+from inferpack.training.cli import add_training_commands
+from inferpack.workbench.cli import add_workbench_command
 
 
 def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -181,6 +183,8 @@ def build_parser(serve_only: bool = False) -> argparse.ArgumentParser:
     add_predict_command(subparsers)
     extend_predict(subparsers.choices["predict"])
     add_data_commands(subparsers)
+    add_training_commands(subparsers)
+    add_workbench_command(subparsers)
     return parser
 
 
