@@ -1,7 +1,8 @@
 """Trains the embedded demo models on synthetic shapes and exports them as inferpack bundles.
 
-Dev-only: nothing in the product imports this. It needs PyTorch, which is kept out of the repo,
-its requirements and CI (PyPI's Linux torch is the multi-GB CUDA build; the CPU is enough)::
+Dev-only: nothing in the product imports this. It needs PyTorch (the ``[train]`` extra, whose
+``inferpack train`` trains torchvision architectures for vendors; these small home-made nets
+are only the embedded demo's), e.g. in a venv of its own::
 
     python3 -m venv /work/torchenv
     /work/torchenv/bin/pip install torch numpy==2.4.6 opencv-python-headless==4.14.0.94 onnx onnxruntime
@@ -26,7 +27,8 @@ Models (both letterbox, RGB, x/255, NCHW, dynamic batch axis, ONNX opset 13):
   graph turns them into the YOLOv8 layout ``[N, 4+3, 1024]`` (cx, cy, w, h in input
   pixels), so the server's real yolov8 decoding and NMS are what serve it. Positives: the
   cell holding the box centre plus neighbouring cells whose centre is inside the box and
-  within 2.5 cells of its centre. Loss: GIoU on positives + BCE on class scores whose
+  within 2.5 cells of its centre (``inferpack.training.detection_loss``, shared with the
+  workbench's detector). Loss: GIoU on positives + BCE on class scores whose
   positive target is the predicted box's IoU (so a score ranks boxes by how well they fit,
   which is what NMS and mAP reward).
 
@@ -71,6 +73,7 @@ from inferpack.demo import demo_model_dir  # noqa: E402
 from inferpack.demo.shapes import LABELS, classification_sample, detection_scene  # noqa: E402
 from inferpack.evaluation.classification import evaluate_classification  # noqa: E402
 from inferpack.evaluation.detection import Box, evaluate_detection  # noqa: E402
+from inferpack.training.detection_loss import detector_loss  # noqa: E402
 from inferpack.vision.decode import decode_image  # noqa: E402
 from inferpack.vision.geometry import place  # noqa: E402
 from inferpack.vision.postprocess import classify, detect  # noqa: E402
@@ -268,36 +271,6 @@ def train_classifier(epochs: int, count: int) -> Classifier:
     return model.eval()
 
 
-def box_iou_giou(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """Element-wise IoU and GIoU of xyxy boxes [..., 4]."""
-    wh = (torch.min(a[..., 2:], b[..., 2:]) - torch.max(a[..., :2], b[..., :2])).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    union = area_a + area_b - inter + 1e-7
-    iou = inter / union
-    hull = (torch.max(a[..., 2:], b[..., 2:]) - torch.min(a[..., :2], b[..., :2])).clamp(min=0)
-    hull_area = hull[..., 0] * hull[..., 1] + 1e-7
-    return iou, iou - (hull_area - union) / hull_area
-
-
-def assign(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One image's targets: per cell the assigned box index (-1: background) -> (index [A], boxes)."""
-    owner = np.full(GRID * GRID, -1, np.int64)
-    centres = (np.arange(GRID) + 0.5) * STRIDE
-    for k, (_, x1, y1, x2, y2) in enumerate(boxes):
-        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        gx, gy = min(GRID - 1, int(cx // STRIDE)), min(GRID - 1, int(cy // STRIDE))
-        for j in range(max(0, gy - 2), min(GRID, gy + 3)):
-            for i in range(max(0, gx - 2), min(GRID, gx + 3)):
-                px, py = centres[i], centres[j]
-                near = abs(px - cx) <= 2.5 * STRIDE and abs(py - cy) <= 2.5 * STRIDE
-                inside = x1 < px < x2 and y1 < py < y2
-                if (i, j) == (gx, gy) or (near and inside):
-                    owner[j * GRID + i] = k
-    return owner, boxes
-
-
 def flip_boxes(boxes: np.ndarray, fx: int, fy: int) -> np.ndarray:
     out = boxes.copy()
     if fx:
@@ -305,27 +278,6 @@ def flip_boxes(boxes: np.ndarray, fx: int, fy: int) -> np.ndarray:
     if fy:
         out[:, 2], out[:, 4] = DET_SIZE - boxes[:, 4], DET_SIZE - boxes[:, 2]
     return out
-
-
-def detector_loss(model: Detector, x: Tensor, targets: list[np.ndarray]) -> tuple[Tensor, float]:
-    xyxy, logits = model.raw(x)  # [N, 4, A], [N, C, A]
-    n, c, a = logits.shape
-    owners = np.stack([assign(t)[0] for t in targets])  # [N, A]
-    pos = torch.from_numpy(owners >= 0)
-    cls_target = torch.zeros(n, c, a)
-    npos = int(pos.sum())
-    if npos == 0:
-        return F.binary_cross_entropy_with_logits(logits, cls_target, reduction="sum") / n, 0.0
-    b_idx, a_idx = torch.nonzero(pos, as_tuple=True)
-    gt = torch.from_numpy(
-        np.stack([targets[b][owners[b, k]] for b, k in zip(b_idx.tolist(), a_idx.tolist(), strict=True)])
-    )  # [P, 5]
-    pred = xyxy[b_idx, :, a_idx]  # [P, 4]
-    iou, giou = box_iou_giou(pred, gt[:, 1:])
-    cls_target[b_idx, gt[:, 0].long(), a_idx] = iou.detach().clamp(min=0.05)
-    cls_loss = F.binary_cross_entropy_with_logits(logits, cls_target, reduction="sum") / npos
-    box_loss = (1.0 - giou).sum() / npos
-    return cls_loss + 2.5 * box_loss, float(iou.detach().mean())
 
 
 def train_detector(epochs: int, count: int) -> Detector:
@@ -350,7 +302,7 @@ def train_detector(epochs: int, count: int) -> Detector:
             if torch.rand(()) < 0.5:  # portrait <-> landscape
                 x = x.transpose(2, 3)
                 boxes = [b[:, [0, 2, 1, 4, 3]] for b in boxes]
-            loss, mean_iou = detector_loss(model, x, boxes)
+            loss, mean_iou = detector_loss(*model.raw(x), boxes, (GRID, GRID), STRIDE)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 10.0)

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 from inferpack.training.config import CONFIG_FILE, TrainConfig
-from inferpack.training.dataset import read_dataset
 from inferpack.training.layout import bundle_dir
 
 
@@ -33,9 +32,10 @@ def add_training_commands(subparsers: argparse._SubParsersAction[argparse.Argume
     train.add_argument("--size", type=int, default=0, help="input side, a multiple of 32 (default 96 / 256)")
     train.add_argument("--val-fraction", type=float, default=0.1)
     train.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints")
-    train.add_argument("--threads", type=int, default=2)
+    train.add_argument("--threads", type=int, default=1, help="CPU threads (1 on a shared machine)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--source", type=Path, help="a model folder trained earlier to fine-tune from")
+    train.add_argument("--device", default="cpu", help="where the network trains: cpu or cuda")
     train.set_defaults(handler=_train)
 
     evaluate = subparsers.add_parser(
@@ -54,7 +54,11 @@ def _train(args: argparse.Namespace) -> int:
     else:
         if out.exists() and any(out.iterdir()):
             raise ValueError(f"{out} is not empty and holds no training run ({CONFIG_FILE})")
-        read_dataset(args.dataset, args.task)  # refuse a bad data set before making anything
+        from inferpack.training.samples import training_dataset
+
+        training_dataset(
+            args.dataset, args.task, check_images=True
+        )  # refuse a bad one before making anything
         config = TrainConfig(
             dataset=str(args.dataset.resolve()),
             task=args.task,
@@ -69,6 +73,7 @@ def _train(args: argparse.Namespace) -> int:
             seed=args.seed,
             threads=args.threads,
             source=str(args.source.resolve()) if args.source else None,
+            device=args.device,
         )
         out.mkdir(parents=True, exist_ok=True)
         config.save(out)
@@ -80,8 +85,12 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from inferpack.training.evaluate import evaluate_bundle
+    from inferpack.training.samples import training_dataset
 
-    directory = bundle_dir(args.model_dir)
-    dataset = read_dataset(args.dataset)
-    print(json.dumps(evaluate_bundle(directory, dataset.samples, args.threads), indent=2))
+    dataset = training_dataset(args.dataset)
+    print(
+        json.dumps(
+            evaluate_bundle(bundle_dir(args.model_dir), dataset, dataset.items, args.threads), indent=2
+        )
+    )
     return 0

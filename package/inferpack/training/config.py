@@ -28,8 +28,9 @@ class TrainConfig:
     val_fraction: float = 0.1
     checkpoint_every: int = 50  # optimiser steps between checkpoints (and one at each epoch end)
     seed: int = 0
-    threads: int = 2
+    threads: int = 1
     source: str | None = None  # a model folder to start from (fine-tuning)
+    device: str = "cpu"  # or "cuda" (a torch device name): where the network trains
 
     def __post_init__(self) -> None:
         problems = [

@@ -62,15 +62,15 @@ def detector_loss(
     """
     n, c, a = logits.shape
     owners = np.stack([assign(t, grid[0], grid[1], stride) for t in targets])  # [N, A]
-    pos = torch.from_numpy(owners >= 0)
-    cls_target = torch.zeros(n, c, a)
+    pos = torch.from_numpy(owners >= 0).to(logits.device)
+    cls_target = torch.zeros(n, c, a, device=logits.device)
     npos = int(pos.sum())
     if npos == 0:
         return F.binary_cross_entropy_with_logits(logits, cls_target, reduction="sum") / n, 0.0
     b_idx, a_idx = torch.nonzero(pos, as_tuple=True)
     gt = torch.from_numpy(
         np.stack([targets[b][owners[b, k]] for b, k in zip(b_idx.tolist(), a_idx.tolist(), strict=True)])
-    )  # [P, 5]
+    ).to(logits.device)  # [P, 5]
     pred = xyxy[b_idx, :, a_idx]  # [P, 4]
     iou, giou = box_iou_giou(pred, gt[:, 1:])
     cls_target[b_idx, gt[:, 0].long(), a_idx] = iou.detach().clamp(min=0.05) if iou_targets else 1.0

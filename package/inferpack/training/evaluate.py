@@ -1,4 +1,5 @@
-"""Measures of a model on labelled samples: top-1 for classification, VOC mAP@0.5 for detection.
+"""Measures of a model on labelled images, by ``inferpack.evaluation``: accuracy (top-1) for
+classification, COCO mAP@0.5 (and the rest of its measures) for detection.
 
 ``measure`` scores model output rows the way the server answers them (its ``classify`` and
 ``detect``, boxes in the original image's pixels); ``evaluate_bundle`` runs an exported
@@ -16,10 +17,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from inferpack.bundle import ModelSpec, read_bundle
-from inferpack.demo.evaluate import Prediction, Truth, mean_average_precision, top1_accuracy
+from inferpack.datasets.items import Dataset, Item
+from inferpack.evaluation.classification import evaluate_classification
+from inferpack.evaluation.detection import Box, evaluate_detection
 from inferpack.model import Model
 from inferpack.runtime.engine import EngineOptions
-from inferpack.training.dataset import Sample
 from inferpack.vision.geometry import Transform
 from inferpack.vision.postprocess import classify, detect
 
@@ -27,33 +29,35 @@ EVAL_THRESHOLD = 0.05  # detections scored for mAP: low, so the precision/recall
 BATCH = 16
 
 
-def truths(sample: Sample, transform: Transform, labels: Sequence[str]) -> list[Truth]:
-    w, h = transform.width, transform.height
-    return [
-        Truth(labels[i], ((cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h))
-        for i, cx, cy, bw, bh in sample.boxes
-    ]
+def truth_boxes(item: Item, width: int, height: int) -> list[Box]:
+    boxes = []
+    for truth in item.boxes or ():
+        x1, y1, x2, y2 = truth.pixels(width, height)
+        boxes.append(Box(truth.label, x1, y1, x2 - x1, y2 - y1))
+    return boxes
 
 
 def measure(
     spec: ModelSpec,
     rows: Sequence[NDArray[np.float32]],
     transforms: Sequence[Transform],
-    samples: Sequence[Sample],
+    items: Sequence[Item],
 ) -> dict[str, Any]:
     if spec.task == "classification":
-        predicted = [classify(row, spec, 1)[0][0] for row in rows]
-        return {"top1": top1_accuracy(predicted, [spec.labels[s.label] for s in samples]), "count": len(rows)}
+        ranked = [[label for label, _ in classify(row, spec, spec.num_classes)] for row in rows]
+        result = evaluate_classification([str(i.label) for i in items], ranked, spec.labels, ks=(1,))
+        return {"top1": result.accuracy, "macro_f1": result.macro_f1, "count": len(rows)}
     predictions = [
         [
-            Prediction(d.label, d.score, (d.left, d.top, d.left + d.width, d.top + d.height))
-            for d in detect(row, spec, transform, EVAL_THRESHOLD)
+            Box(d.label, d.left, d.top, d.width, d.height, d.score)
+            for d in detect(row, spec, t, EVAL_THRESHOLD)
         ]
-        for row, transform in zip(rows, transforms, strict=True)
+        for row, t in zip(rows, transforms, strict=True)
     ]
-    expected = [truths(s, t, spec.labels) for s, t in zip(samples, transforms, strict=True)]
-    report = mean_average_precision(predictions, expected, spec.labels)
-    return {"map50": report.mean_ap, "ap50": report.ap, "count": len(rows)}
+    truths = [truth_boxes(i, t.width, t.height) for i, t in zip(items, transforms, strict=True)]
+    report = evaluate_detection(truths, predictions, spec.labels, threshold=spec.output.threshold)
+    ap50 = {label: c.ap50 for label, c in report.per_class.items()}
+    return {"map50": report.map50, "map": report.map, "ap50": ap50, "count": len(rows)}
 
 
 def headline(measures: dict[str, Any]) -> float:
@@ -61,17 +65,21 @@ def headline(measures: dict[str, Any]) -> float:
     return float(measures["top1"] if "top1" in measures else measures["map50"])
 
 
-def evaluate_bundle(directory: Path, samples: Sequence[Sample], threads: int = 1) -> dict[str, Any]:
-    """Measures of the bundle at ``directory`` on ``samples``, through the serving path."""
+def evaluate_bundle(
+    directory: Path, dataset: Dataset, items: Sequence[Item], threads: int = 1
+) -> dict[str, Any]:
+    """Measures of the bundle at ``directory`` on ``items`` of ``dataset``, through the serving path."""
     bundle = read_bundle(directory)
     model = Model.load(bundle, "onnxruntime", EngineOptions(max_batch_size=BATCH, intra_op_threads=threads))
     try:
         rows: list[NDArray[np.float32]] = []
         transforms: list[Transform] = []
-        for start in range(0, len(samples), BATCH):
-            prepared = [model.prepare(s.image.read_bytes()) for s in samples[start : start + BATCH]]
+        for start in range(0, len(items), BATCH):
+            prepared = [
+                model.prepare((dataset.root / i.path).read_bytes()) for i in items[start : start + BATCH]
+            ]
             rows.extend(model.run_batch(np.stack([p.sample for p in prepared])))
             transforms.extend(p.transform for p in prepared)
-        return measure(bundle.spec, rows, transforms, samples)
+        return measure(bundle.spec, rows, transforms, items)
     finally:
         model.engine.close()

@@ -20,12 +20,12 @@ import numpy as np
 import torch
 
 from inferpack.bundle import read_bundle
+from inferpack.datasets.readers import read_dataset
 from inferpack.fileio import write_atomic
 from inferpack.model import Model
 from inferpack.runtime.engine import EngineOptions
 from inferpack.training.checkpoint import load_checkpoint
 from inferpack.training.config import TrainConfig
-from inferpack.training.dataset import read_dataset
 from inferpack.training.export import export_bundle, model_json
 from inferpack.training.layout import LAST, checkpoint_path
 from inferpack.training.models import build_model
@@ -65,9 +65,10 @@ def predict(run_dir: Path, dataset_dir: Path) -> list[dict[str, Any]]:
             bundle, "onnxruntime", EngineOptions(max_batch_size=1, intra_op_threads=config.threads)
         )
         try:
+            dataset = read_dataset(dataset_dir)
             return [
-                {"image": s.image.name, **_answer(model, s.image.read_bytes())}
-                for s in read_dataset(dataset_dir).samples
+                {"image": item.name, **_answer(model, (dataset.root / item.path).read_bytes())}
+                for item in dataset.items
             ]
         finally:
             model.engine.close()

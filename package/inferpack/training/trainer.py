@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,14 +27,13 @@ from inferpack.fileio import write_atomic
 from inferpack.training.augment import ClassificationAugment, DetectionAugment
 from inferpack.training.checkpoint import load_checkpoint, save_checkpoint
 from inferpack.training.config import TrainConfig
-from inferpack.training.dataset import read_dataset
 from inferpack.training.detection_loss import detector_loss
 from inferpack.training.evaluate import evaluate_bundle, headline, measure
 from inferpack.training.export import export_bundle, model_json, model_spec
 from inferpack.training.layout import BEST, BUNDLE, LAST, REPORT_FILE, checkpoint_path
 from inferpack.training.models import STRIDE, Architecture, build_model, load_weights, yolov8_layout
 from inferpack.training.progress import ProgressWriter
-from inferpack.training.samples import Prepared, input_spec, prepare_all
+from inferpack.training.samples import Prepared, input_spec, prepare_all, training_dataset
 
 ARCHITECTURE: dict[str, Architecture] = {
     "classification": "mobilenet_v3_small",
@@ -60,22 +60,24 @@ def learning_rate(config: TrainConfig, step: int, max_steps: int) -> float:
 class Trainer:
     def __init__(self, run_dir: Path, config: TrainConfig) -> None:
         self.run_dir, self.config = run_dir, config
-        dataset = read_dataset(Path(config.dataset), config.task)
-        self.labels = dataset.labels
+        dataset = training_dataset(Path(config.dataset), config.task)
+        self.dataset, self.labels = dataset, dataset.classes
         self.side = config.input_side
         self.grid = (self.side // STRIDE, self.side // STRIDE)
-        train_idx, val_idx = split(len(dataset.samples), config.val_fraction, config.seed)
-        self.val_samples = [dataset.samples[i] for i in val_idx]
-        prepared = prepare_all(dataset.samples, input_spec(self.side, self.side), config.threads)
+        train_idx, val_idx = split(len(dataset.items), config.val_fraction, config.seed)
+        self.val_items = [dataset.items[i] for i in val_idx]
+        prepared = prepare_all(dataset, dataset.items, input_spec(self.side, self.side), config.threads)
         self.train_set = [prepared[i] for i in train_idx]
         self.val_set = [prepared[i] for i in val_idx]
         self.spec = model_spec(config.task, self.labels, self.side)
         self.architecture = ARCHITECTURE[config.task]
-        self.model = build_model(self.architecture, len(self.labels), self.side, self.side)
+        self.device = torch.device(config.device)
+        self.model = build_model(self.architecture, len(self.labels), self.side, self.side).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), config.lr, weight_decay=1e-4)
         self.steps_per_epoch = math.ceil(len(self.train_set) / config.batch_size)
         self.max_steps = config.final_epoch * self.steps_per_epoch
         self.step, self.best = 0, -1.0
+        self.started = time.monotonic()
         self.augment_cls, self.augment_det = ClassificationAugment(), DetectionAugment()
         self.progress = ProgressWriter(
             run_dir,
@@ -131,13 +133,17 @@ class Trainer:
     def _batch(self, items: list[Prepared]) -> tuple[Tensor, list[Any]]:
         if self.config.task == "classification":
             images = [self.augment_cls(torch.from_numpy(p.pixels)) for p in items]
-            return torch.stack(images).float() / 255.0, [p.label for p in items]
+            return self._input(torch.stack(images)), [p.label for p in items]
         pairs = [self.augment_det(torch.from_numpy(p.pixels), p.boxes) for p in items]
-        return torch.stack([img for img, _ in pairs]).float() / 255.0, [boxes for _, boxes in pairs]
+        return self._input(torch.stack([img for img, _ in pairs])), [boxes for _, boxes in pairs]
+
+    def _input(self, pixels: Tensor) -> Tensor:
+        return pixels.to(self.device).float() / 255.0
 
     def _loss(self, x: Tensor, targets: list[Any]) -> tuple[Tensor, float | None]:
         if self.config.task == "classification":
-            return F.cross_entropy(self.model(x), torch.tensor(targets), label_smoothing=0.05), None
+            labels = torch.tensor(targets, device=self.device)
+            return F.cross_entropy(self.model(x), labels, label_smoothing=0.05), None
         xyxy, logits = self.model.raw(x)  # type: ignore[operator]
         return detector_loss(xyxy, logits, targets, self.grid, STRIDE)
 
@@ -167,7 +173,7 @@ class Trainer:
         rows, losses, ious = [], [], []
         for start in range(0, len(self.val_set), 32):
             items = self.val_set[start : start + 32]
-            x = torch.from_numpy(np.stack([p.pixels for p in items])).float() / 255.0
+            x = self._input(torch.from_numpy(np.stack([p.pixels for p in items])))
             if self.config.task == "classification":
                 logits = self.model(x)
                 losses.append(
@@ -180,9 +186,9 @@ class Trainer:
                 loss, iou = detector_loss(xyxy, logits, boxes, self.grid, STRIDE, iou_targets=False)
                 losses.append(float(loss) * len(items))
                 ious.append(iou)
-                rows.extend(yolov8_layout(xyxy, logits).numpy())
+                rows.extend(yolov8_layout(xyxy, logits).cpu().numpy())
         self.model.train()
-        measures = measure(self.spec, rows, [p.transform for p in self.val_set], self.val_samples)
+        measures = measure(self.spec, rows, [p.transform for p in self.val_set], self.val_items)
         measures["loss"] = sum(losses) / len(self.val_set)
         if ious:
             measures["iou"] = float(np.mean(ious))
@@ -192,15 +198,21 @@ class Trainer:
 
     def export(self) -> Path:
         spec = model_json(self.config.task, self.labels, self.side, self.config.name, "1.0.0")
-        return export_bundle(self.model, self.run_dir / BUNDLE, spec)
+        try:
+            return export_bundle(self.model.cpu(), self.run_dir / BUNDLE, spec)
+        finally:
+            self.model.to(self.device)
 
     def _record(self, epoch: int, measures: dict[str, Any]) -> None:
-        history = [*self.progress.fields.get("history", []), {"epoch": epoch, "step": self.step, **measures}]
+        seconds = round(time.monotonic() - self.started, 1)  # of this process's run
+        entry = {"epoch": epoch, "step": self.step, "seconds": seconds, **measures}
+        history = [*self.progress.fields.get("history", []), entry]
         self.progress.update(
             True, epoch=epoch, validation=measures, iou=measures.get("iou"), history=history, best=self.best
         )
         figures = ", ".join(f"{k} {v:.4f}" for k, v in measures.items() if isinstance(v, float))
-        print(f"epoch {epoch}/{self.config.final_epoch} step {self.step}: {figures}", flush=True)
+        line = f"epoch {epoch}/{self.config.final_epoch} step {self.step}: {figures}"
+        print(line, file=sys.stderr, flush=True)
 
     def _end_epoch(self, epoch: int) -> None:
         measures = self.validate()
@@ -214,7 +226,8 @@ class Trainer:
 
     def run(self) -> dict[str, Any]:
         self.model.train()
-        started, first_step = time.monotonic(), self.step
+        self.started = started = time.monotonic()
+        first_step = self.step
         self.progress.update(True, state="running", current_steps=self.step, pid=os.getpid())
         if self.step == 0:
             self.progress.fields["history"] = []
@@ -244,8 +257,10 @@ class Trainer:
         report = {
             "architecture": self.architecture,
             "best_step": int(checkpoint["step"]),
-            "validation": evaluate_bundle(self.run_dir / BUNDLE, self.val_samples, self.config.threads),
-            "held_out": [str(s.image.relative_to(self.config.dataset)) for s in self.val_samples],
+            "validation": evaluate_bundle(
+                self.run_dir / BUNDLE, self.dataset, self.val_items, self.config.threads
+            ),
+            "held_out": [item.path for item in self.val_items],
             "train_seconds": round(time.monotonic() - started, 1),
         }
         write_atomic(self.run_dir / REPORT_FILE, json.dumps(report, indent=2).encode())

@@ -2,7 +2,7 @@
 or the query string, all read the same way; the access key as a field or an ``Access-Key`` header.
 
 Every getter names the field it refuses, as 336001 (wrong type or value) or 336006 (missing).
-Names of models and data sets follow the deploy-name rule, so none can climb out of the
+Names of models and data sets follow the data sets' id rule, so none can climb out of the
 workbench's folders ('..', '/', a leading dot are all refused).
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from inferpack.errors import AuthCheckFailed, InvalidArgument, InvalidJSON, MissingParameter
-from inferpack.names import DEPLOY_NAME_RULE, is_deploy_name
+from inferpack.datasets.store import check_id
+from inferpack.errors import AccessDenied, InvalidArgument, InvalidJSON, MissingParameter
 
 Params = dict[str, Any]
 
@@ -41,7 +41,7 @@ async def read_params(request: web.Request) -> Params:
 def check_access(request: web.Request, params: Params, key: str) -> None:
     given = params.get("access_key") or request.headers.get("Access-Key") or ""
     if not isinstance(given, str) or not hmac.compare_digest(given.encode(), key.encode()):
-        raise AuthCheckFailed("access_key is missing or wrong (send it as a field or an Access-Key header)")
+        raise AccessDenied("access_key is missing or wrong (send it as a field or an Access-Key header)")
 
 
 def text(params: Params, field: str, required: bool = True) -> str | None:
@@ -57,9 +57,7 @@ def text(params: Params, field: str, required: bool = True) -> str | None:
 
 def name(params: Params, field: str, required: bool = True) -> str | None:
     value = text(params, field, required)
-    if value is not None and not is_deploy_name(value):
-        raise InvalidArgument(f"{field} {value!r} is not a valid name: {DEPLOY_NAME_RULE}")
-    return value
+    return None if value is None else check_id(value, field)
 
 
 def integer(params: Params, field: str, default: int, low: int = 1, high: int = 100_000) -> int:

@@ -14,30 +14,21 @@ from typing import Any
 
 from aiohttp import web
 
-from inferpack.errors import InvalidArgument
+from inferpack.datasets.readers import read_dataset
+from inferpack.datasets.validate import validate as validate_dataset
+from inferpack.errors import Conflict, InvalidArgument, NotFound
 from inferpack.server.metrics import CONTENT_TYPE
 from inferpack.server.middleware import json_response
 from inferpack.training.config import TrainConfig
-from inferpack.training.dataset import DatasetInvalid, read_dataset
 from inferpack.training.layout import LAST, checkpoint_path
 from inferpack.training.progress import read_progress
+from inferpack.training.samples import DatasetInvalid, training_dataset
 from inferpack.workbench import forms
 from inferpack.workbench.predictions import start_prediction
 from inferpack.workbench.state import WORKBENCH, Workbench
-from inferpack.workbench.store import Conflict, NotFound
 
-PROGRESS_FIELDS = (
-    "loss",
-    "lr",
-    "iou",
-    "epoch",
-    "final_epoch",
-    "validation",
-    "best",
-    "eta_s",
-    "error",
-    "report",
-)
+PROGRESS_FIELDS = ("loss", "lr", "epoch", "final_epoch", "validation", "history", "best", "eta_s", "pid")
+PROGRESS_FIELDS += ("error", "report")
 
 
 async def _params(request: web.Request) -> tuple[Workbench, forms.Params]:
@@ -51,13 +42,15 @@ def _url(request: web.Request, route: str, **query: str) -> str:
     return str(request.url.with_path(f"/yolo/{route}").with_query(query))
 
 
-def _checked_dataset(bench: Workbench, name: str) -> Path:
+async def _checked_dataset(bench: Workbench, name: str) -> tuple[Path, str]:
+    """The data set's folder and task, once every image and label in it checks out."""
     path = bench.store.dataset(name)
     try:
-        read_dataset(path)
+        dataset = await asyncio.to_thread(training_dataset, path, None, True)
     except DatasetInvalid as exc:
         raise InvalidArgument(f"data set {name!r} is not valid: {exc}") from None
-    return path
+    assert dataset.task is not None
+    return path, dataset.task
 
 
 async def train(request: web.Request) -> web.Response:
@@ -73,8 +66,7 @@ async def train(request: web.Request) -> web.Response:
     source_name = forms.name(params, "source", required=False)
     if (bench.store.models / model_name).exists():
         raise Conflict(f"a model named {model_name!r} exists already; delete it or pick another name")
-    dataset = _checked_dataset(bench, dataset_name)
-    task = read_dataset(dataset).task
+    dataset, task = await _checked_dataset(bench, dataset_name)
     source = None
     if source_name is not None:
         source = bench.store.model(source_name)
@@ -83,7 +75,7 @@ async def train(request: web.Request) -> web.Response:
     try:
         config = TrainConfig(
             dataset=str(dataset),
-            task=task,
+            task=task,  # type: ignore[arg-type]
             name=model_name,
             final_epoch=final_epoch,
             batch_size=batch_size,
@@ -139,7 +131,7 @@ def _progress(bench: Workbench, model_name: str, run_dir: Path) -> dict[str, Any
         "iou": recorded.get("iou"),
         "state": bench.jobs.state(run_dir),
     }
-    answer.update({k: recorded[k] for k in PROGRESS_FIELDS if k in recorded and k != "iou"})
+    answer.update({k: recorded[k] for k in PROGRESS_FIELDS if k in recorded})
     return answer
 
 
@@ -166,12 +158,8 @@ async def validate(request: web.Request) -> web.Response:
     dataset_name = forms.name(params, "dataset")
     assert dataset_name is not None
     path = bench.store.dataset(dataset_name)
-    try:
-        dataset = await asyncio.to_thread(read_dataset, path)
-    except DatasetInvalid as exc:
-        return json_response({"valid": False, "message": str(exc)})
-    message = f"{dataset.task}: {len(dataset.samples)} images, classes {', '.join(dataset.labels)}"
-    return json_response({"valid": True, "message": message, "task": dataset.task})
+    report = await asyncio.to_thread(validate_dataset, await asyncio.to_thread(read_dataset, path))
+    return json_response({"valid": report.valid, "message": report.message(), "task": report.dataset.task})
 
 
 async def download(request: web.Request) -> web.Response:
@@ -188,7 +176,7 @@ async def predict(request: web.Request) -> web.Response:
     bench, params, model_name, run_dir = await _model(request)
     dataset_name = forms.name(params, "dataset_id")
     assert dataset_name is not None
-    dataset = _checked_dataset(bench, dataset_name)
+    dataset, _ = await _checked_dataset(bench, dataset_name)
     if not checkpoint_path(run_dir, LAST).is_file():
         raise Conflict(f"model {model_name!r} has no checkpoint yet")
     key = await start_prediction(bench, run_dir, dataset)

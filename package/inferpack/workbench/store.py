@@ -14,17 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inferpack.bundle import MODEL_FILE, SPEC_FILE
-from inferpack.errors import InvalidArgument
+from inferpack.errors import Conflict, NotFound
 from inferpack.training.config import CONFIG_FILE
 from inferpack.training.layout import BEST, BUNDLE, LAST, checkpoint_path
-
-
-class NotFound(InvalidArgument):
-    http_status = 404
-
-
-class Conflict(InvalidArgument):
-    http_status = 409
 
 
 @dataclass(frozen=True)
