@@ -27,8 +27,10 @@ from inferpack.workbench import forms
 from inferpack.workbench.predictions import start_prediction
 from inferpack.workbench.state import WORKBENCH, Workbench
 
-PROGRESS_FIELDS = ("loss", "lr", "epoch", "final_epoch", "validation", "history", "best", "eta_s", "pid")
-PROGRESS_FIELDS += ("error", "report")
+PROGRESS_FIELDS = (
+    *("loss", "lr", "epoch", "final_epoch", "validation", "history", "best", "eta_s", "pid", "error"),
+    "report",
+)
 
 
 async def _params(request: web.Request) -> tuple[Workbench, forms.Params]:
