@@ -302,7 +302,7 @@ def train_detector(epochs: int, count: int) -> Detector:
             if torch.rand(()) < 0.5:  # portrait <-> landscape
                 x = x.transpose(2, 3)
                 boxes = [b[:, [0, 2, 1, 4, 3]] for b in boxes]
-            loss, mean_iou = detector_loss(*model.raw(x), boxes, (GRID, GRID), STRIDE)
+            loss, mean_iou, _ = detector_loss(*model.raw(x), boxes, (GRID, GRID), STRIDE)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 10.0)

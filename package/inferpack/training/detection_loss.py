@@ -54,8 +54,9 @@ def detector_loss(
     grid: tuple[int, int],
     stride: int,
     iou_targets: bool = True,
-) -> tuple[Tensor, float]:
-    """(loss, mean IoU of the positives' boxes) for ``raw`` outputs [N, 4, A] and [N, C, A].
+) -> tuple[Tensor, float, float]:
+    """(loss, mean IoU of the positives' boxes, their mean GIoU loss) for ``raw`` outputs
+    [N, 4, A] and [N, C, A].
 
     ``iou_targets=False`` scores positives against 1 instead of their IoU: a fixed objective,
     so validation losses of different checkpoints compare.
@@ -66,7 +67,7 @@ def detector_loss(
     cls_target = torch.zeros(n, c, a, device=logits.device)
     npos = int(pos.sum())
     if npos == 0:
-        return F.binary_cross_entropy_with_logits(logits, cls_target, reduction="sum") / n, 0.0
+        return F.binary_cross_entropy_with_logits(logits, cls_target, reduction="sum") / n, 0.0, 0.0
     b_idx, a_idx = torch.nonzero(pos, as_tuple=True)
     gt = torch.from_numpy(
         np.stack([targets[b][owners[b, k]] for b, k in zip(b_idx.tolist(), a_idx.tolist(), strict=True)])
@@ -76,4 +77,4 @@ def detector_loss(
     cls_target[b_idx, gt[:, 0].long(), a_idx] = iou.detach().clamp(min=0.05) if iou_targets else 1.0
     cls_loss = F.binary_cross_entropy_with_logits(logits, cls_target, reduction="sum") / npos
     box_loss = (1.0 - giou).sum() / npos
-    return cls_loss + BOX_WEIGHT * box_loss, float(iou.detach().mean())
+    return cls_loss + BOX_WEIGHT * box_loss, float(iou.detach().mean()), float(box_loss.detach())

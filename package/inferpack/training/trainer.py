@@ -145,7 +145,8 @@ class Trainer:
             labels = torch.tensor(targets, device=self.device)
             return F.cross_entropy(self.model(x), labels, label_smoothing=0.05), None
         xyxy, logits = self.model.raw(x)  # type: ignore[operator]
-        return detector_loss(xyxy, logits, targets, self.grid, STRIDE)
+        loss, iou, _ = detector_loss(xyxy, logits, targets, self.grid, STRIDE)
+        return loss, iou
 
     def train_step(self, items: list[Prepared]) -> tuple[float, float | None]:
         lr = learning_rate(self.config, self.step, self.max_steps)
@@ -170,7 +171,7 @@ class Trainer:
     def validate(self) -> dict[str, Any]:
         """Loss and the task's measure on the validation split, scored as the server answers."""
         self.model.eval()
-        rows, losses, ious = [], [], []
+        rows, losses, ious, box_losses = [], [], [], []
         for start in range(0, len(self.val_set), 32):
             items = self.val_set[start : start + 32]
             x = self._input(torch.from_numpy(np.stack([p.pixels for p in items])))
@@ -183,15 +184,17 @@ class Trainer:
             else:
                 xyxy, logits = self.model.raw(x)  # type: ignore[operator]
                 boxes = [p.boxes for p in items]
-                loss, iou = detector_loss(xyxy, logits, boxes, self.grid, STRIDE, iou_targets=False)
+                loss, iou, box = detector_loss(xyxy, logits, boxes, self.grid, STRIDE, iou_targets=False)
+                box_losses.append(box * len(items))
                 losses.append(float(loss) * len(items))
                 ious.append(iou)
                 rows.extend(yolov8_layout(xyxy, logits).cpu().numpy())
         self.model.train()
         measures = measure(self.spec, rows, [p.transform for p in self.val_set], self.val_items)
         measures["loss"] = sum(losses) / len(self.val_set)
-        if ious:
+        if ious:  # detection: the box term alone (GIoU loss) and the positives' IoU
             measures["iou"] = float(np.mean(ious))
+            measures["box_loss"] = sum(box_losses) / len(self.val_set)
         return measures
 
     # ------------------------------------------------------------ the run
