@@ -21,8 +21,6 @@ from inferpack.config import load_config
 from inferpack.errors import BundleError, ConfigError
 from inferpack.license.errors import LicenseError
 from inferpack.logs import setup_logging
-from inferpack.training.cli import add_training_commands
-from inferpack.workbench.cli import add_workbench_command
 
 
 def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -171,6 +169,8 @@ def build_parser(serve_only: bool = False) -> argparse.ArgumentParser:
     from inferpack.doctor.cli import add_doctor_command
     from inferpack.jobs.cli import add_data_commands, extend_predict
     from inferpack.license.cli import add_license_commands
+    from inferpack.training.cli import add_training_commands, extend_evaluate
+    from inferpack.workbench.cli import add_workbench_command
 
     _add_quickstart(subparsers)
     _add_lu(subparsers)
@@ -183,6 +183,7 @@ def build_parser(serve_only: bool = False) -> argparse.ArgumentParser:
     add_predict_command(subparsers)
     extend_predict(subparsers.choices["predict"])
     add_data_commands(subparsers)
+    extend_evaluate(subparsers.choices["evaluate"])
     add_training_commands(subparsers)
     add_workbench_command(subparsers)
     return parser

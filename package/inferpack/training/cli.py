@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from inferpack.bundle import SPEC_FILE
 from inferpack.training.config import CONFIG_FILE, TrainConfig
 from inferpack.training.layout import bundle_dir
 
@@ -38,13 +39,21 @@ def add_training_commands(subparsers: argparse._SubParsersAction[argparse.Argume
     train.add_argument("--device", default="cpu", help="where the network trains: cpu or cuda")
     train.set_defaults(handler=_train)
 
-    evaluate = subparsers.add_parser(
-        "evaluate", help="measure a bundle on a data set through the serving path"
+
+def extend_evaluate(parser: argparse.ArgumentParser) -> None:
+    """``evaluate NAME DATASET`` queues a job on an installed service (inferpack.jobs); given a
+    model folder (a bundle, or a training run's folder) it measures it here, through the same
+    serving path, on a data set folder."""
+    parser.description = (
+        "evaluate NAME DATASET: a job on a service; evaluate MODEL_DIR DATASET_DIR: a bundle, here"
     )
-    evaluate.add_argument("model_dir", type=Path, help="bundle folder, or a model folder holding bundle/")
-    evaluate.add_argument("dataset", type=Path)
-    evaluate.add_argument("--threads", type=int, default=2)
-    evaluate.set_defaults(handler=_evaluate)
+    parser.add_argument("--threads", type=int, default=1, help="MODEL_DIR: CPU threads")
+    service = parser.get_default("handler")
+    parser.set_defaults(
+        handler=lambda args: (
+            _evaluate(args) if (bundle_dir(Path(args.name)) / SPEC_FILE).is_file() else service(args)
+        )
+    )
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -87,10 +96,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from inferpack.training.evaluate import evaluate_bundle
     from inferpack.training.samples import training_dataset
 
-    dataset = training_dataset(args.dataset)
-    print(
-        json.dumps(
-            evaluate_bundle(bundle_dir(args.model_dir), dataset, dataset.items, args.threads), indent=2
-        )
-    )
+    dataset = training_dataset(Path(args.dataset))
+    measures = evaluate_bundle(bundle_dir(Path(args.name)), dataset, dataset.items, args.threads)
+    print(json.dumps(measures, indent=2))
     return 0

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from inferpack.server.state import LogIds
+from inferpack.easydl import LogIds
 from inferpack.workbench.jobs import JobRunner
 from inferpack.workbench.store import Store
 
