@@ -23,13 +23,14 @@ import sys
 import venv
 import zipfile
 from pathlib import Path
+from typing import NoReturn
 
 HERE = Path(__file__).resolve().parent
 MIN_PYTHON = (3, 11)  # as README.md and the package's wheels
 DEFAULT_WORK_ROOT = "/opt/inferpack/work"  # as inferpack.deploy.layout
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     print(f"install.py: {message}", file=sys.stderr)
     sys.exit(1)
 
@@ -139,8 +140,8 @@ def _environment_dir(digest: str, packaged: bool) -> Path:
 
 
 def _prepare_environment() -> Path:
-    wheels = HERE / "wheels"
-    if wheels.is_dir():
+    wheels: Path | None = HERE / "wheels"
+    if wheels is not None and wheels.is_dir():
         sources = list(wheels.glob("*.whl"))
         install = ["install", "--no-index", "--find-links", str(wheels), "inferpack"]
     elif (HERE / "pyproject.toml").is_file():
