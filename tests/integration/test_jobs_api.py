@@ -18,7 +18,7 @@ from inferpack.datasets.readers import read_dataset
 from inferpack.demo import demo_model_dir
 from inferpack.demo.datasets import classification_dataset, detection_dataset
 from inferpack.demo.shapes import LABELS
-from inferpack.evaluation.detection import Box
+from inferpack.evaluation.detection import truth_boxes
 from inferpack.jobs.scoring import result_boxes
 from tests.integration.conftest import StartServer
 from tests.integration.jobs_support import key_for, tar_of, upload, wait_job, zip_of
@@ -47,15 +47,10 @@ async def test_evaluate_detector_matches_pycocotools(start_server: StartServer, 
     lines = results["results"]
     assert results["done"] and [line["index"] for line in lines] == list(range(40))
     dataset = read_dataset(folder)
-    truths = []
-    for item, line in zip(dataset.items, lines, strict=True):
-        pixels = [b.pixels(line["width"], line["height"]) for b in item.boxes or ()]
-        truths.append(
-            [
-                Box(b.label, x1, y1, x2 - x1, y2 - y1)
-                for b, (x1, y1, x2, y2) in zip(item.boxes or (), pixels, strict=True)
-            ]
-        )
+    truths = [
+        truth_boxes(item.boxes or (), line["width"], line["height"])
+        for item, line in zip(dataset.items, lines, strict=True)
+    ]
     reference = coco_eval(truths, [result_boxes(line["results"]) for line in lines], LABELS)
     report = await (await client.get(f"/jobs/{job['id']}/report.json", headers=headers)).json()
     measures = report["measures"]

@@ -13,11 +13,13 @@ Boxes are (x, y, w, h) in continuous pixels, area = w * h (no "+1"), as in COCO 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
+
+from inferpack.datasets.items import TruthBox
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
@@ -42,6 +44,15 @@ class Box:
     w: float
     h: float
     score: float = 1.0
+
+
+def truth_boxes(truth: Iterable[TruthBox], width: int, height: int) -> list[Box]:
+    """A dataset's relative boxes (centre, size in 0-1) in the pixels of a width x height image."""
+    boxes = []
+    for box in truth:
+        x1, y1, x2, y2 = box.pixels(width, height)
+        boxes.append(Box(box.label, x1, y1, x2 - x1, y2 - y1))
+    return boxes
 
 
 @dataclass(frozen=True)

@@ -13,20 +13,12 @@ from typing import Any
 
 from inferpack.datasets.items import Dataset, Item
 from inferpack.evaluation.classification import evaluate_classification
-from inferpack.evaluation.detection import RECALL_POINTS, Box, evaluate_detection
+from inferpack.evaluation.detection import RECALL_POINTS, Box, evaluate_detection, truth_boxes
 from inferpack.evaluation.html import confusion_table, figures, pr_curves_svg, render_page, table
 from inferpack.evaluation.pictures import annotated_data_uri
 
 WORST_IMAGES = 8
 EVALUATION_FLOOR = 0.05  # detections kept for AP: the low-scoring ones shape the PR curve
-
-
-def _truth_boxes(item: Item, width: int, height: int) -> list[Box]:
-    boxes = []
-    for truth in item.boxes or ():
-        x1, y1, x2, y2 = truth.pixels(width, height)
-        boxes.append(Box(truth.label, x1, y1, x2 - x1, y2 - y1))
-    return boxes
 
 
 def result_boxes(results: Sequence[dict[str, Any]]) -> list[Box]:
@@ -119,7 +111,7 @@ def _detection(
     threshold: float,
     report: dict[str, Any],
 ) -> list[tuple[str, str]]:
-    truths = [_truth_boxes(item, line["width"], line["height"]) for item, line in scored]
+    truths = [truth_boxes(item.boxes or (), line["width"], line["height"]) for item, line in scored]
     found = [result_boxes(line["results"]) for _, line in scored]
     classes = list(labels) + [c for c in dataset.classes if c not in labels]
     measures = evaluate_detection(truths, found, classes, threshold)

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from inferpack.datasets.items import Dataset, Item
+from inferpack.datasets.items import Dataset
 from inferpack.datasets.readers import read_dataset
 from inferpack.errors import InferpackError
 from inferpack.evaluation.classification import evaluate_classification
-from inferpack.evaluation.detection import Box, evaluate_detection
+from inferpack.evaluation.detection import Box, evaluate_detection, truth_boxes
 from inferpack.model import Model, Prepared
 from inferpack.quantize import QuantizeError
 from inferpack.variants import Accuracy
@@ -52,14 +52,6 @@ def _prepare(model: Model, path: Path) -> Prepared:
         raise QuantizeError(f"{path}: {exc}") from None
 
 
-def _truth(item: Item, width: int, height: int) -> list[Box]:
-    boxes = []
-    for box in item.boxes or ():
-        x1, y1, x2, y2 = box.pixels(width, height)
-        boxes.append(Box(box.label, x1, y1, x2 - x1, y2 - y1))
-    return boxes
-
-
 def measure(model: Model, dataset: Dataset, batch_size: int = 8) -> Accuracy:
     """Top-1 (classification) or mAP@0.5 (detection), overall and per class, of ``model``."""
     labels = model.spec.labels
@@ -75,7 +67,7 @@ def measure(model: Model, dataset: Dataset, batch_size: int = 8) -> Accuracy:
             if model.spec.task == "classification":
                 predicted.append([model.classify(row, 1)[0][0]])
                 continue
-            truths.append(_truth(item, sample.transform.width, sample.transform.height))
+            truths.append(truth_boxes(item.boxes or (), sample.transform.width, sample.transform.height))
             found.append(
                 [
                     Box(d.label, d.left, d.top, d.width, d.height, d.score)
