@@ -133,6 +133,18 @@ def _lu(args: argparse.Namespace) -> int:
     state = update_license(ServiceLayout(root, name), new_license)
     summary = state.summary()
     print(f"license for {name} updated from {new_license}: valid until {summary.get('not_after')}")
+    from inferpack.deploy.installer import InstallError
+    from inferpack.deploy.operator_cli import installer_for
+    from inferpack.deploy.swarm.installer import SwarmInstaller
+
+    installer = installer_for(root, name)
+    if isinstance(installer, SwarmInstaller):  # replicas read it from a Docker secret: roll a new one out
+        try:
+            installer.rotate_license(name, timeout_s=300)
+        except InstallError as exc:
+            print(f"inferpack lu: {exc}", file=sys.stderr)
+            return 1
+        return 0
     print("the running service picks it up within a second; no restart needed")
     return 0
 

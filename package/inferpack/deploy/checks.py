@@ -216,9 +216,12 @@ def check_license(license_file: Path | None, vendor_key: Path, deploy_name: str)
     return Check("license", True, f"{license_file}: valid until {state.summary().get('not_after')}")
 
 
-def check_instances(license_file: Path | None, deploy_name: str, others: list[tuple[str, Path]]) -> Check:
+def check_instances(
+    license_file: Path | None, deploy_name: str, others: list[tuple[str, Path]], instances: int = 1
+) -> Check:
     """The license's ``max_instances``: services on this work root installed with the same license
-    (same issue id), this one included. ``others`` are the other services' (name, license file)."""
+    (same issue id), this one's ``instances`` (its replicas on a swarm) included. ``others`` are
+    the other services' (name, license file)."""
     lic = _read_license(license_file) if license_file else None  # unreadable: check_license says why
     if lic is None or lic.limits.max_instances is None:
         return Check("instances", True, "no instance limit in the license")
@@ -227,7 +230,7 @@ def check_instances(license_file: Path | None, deploy_name: str, others: list[tu
         for name, path in others
         if name != deploy_name and (other := _read_license(path)) and other.issue_id == lic.issue_id
     ]
-    limit, count = lic.limits.max_instances, len(sharing) + 1
+    limit, count = lic.limits.max_instances, len(sharing) + instances
     detail = f"{count} of {limit} licensed instance(s)" + (
         f" ({', '.join(sharing)} use it too)" if sharing else ""
     )

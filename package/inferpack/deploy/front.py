@@ -29,6 +29,7 @@ import logging
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import aiohttp
 import orjson
@@ -59,8 +60,9 @@ RETRY_AFTER_S = 2
 
 @dataclass(frozen=True)
 class FrontConfig:
-    routes_file: Path
+    routes_file: Path | None  # one host: the routes the installer writes
     port: int
+    upstream: str | None = None  # a cluster: HOST:PORT, every address HOST resolves to is a replica
     host: str = "0.0.0.0"
     retry_deadline_s: float = 10.0
     backend_timeout_s: float = 120.0
@@ -105,10 +107,26 @@ class RoutesWatcher:
                 self.routes = routes
         return self.routes
 
+    def next_routes(self) -> Routes | None:
+        """The routes for the next request: the active backend first."""
+        return self.routes
+
     async def poll(self, interval_s: float) -> None:
         while True:
             self.refresh()
             await asyncio.sleep(interval_s)
+
+
+class Upstreams(Protocol):
+    """Where the front's backends come from: routes.json (one host) or DNS (a cluster)."""
+
+    routes: Routes | None
+
+    def refresh(self) -> Routes | None: ...
+
+    def next_routes(self) -> Routes | None: ...
+
+    async def poll(self, interval_s: float) -> None: ...
 
 
 class _Retryable(Exception):
@@ -116,7 +134,7 @@ class _Retryable(Exception):
 
 
 class Front:
-    def __init__(self, config: FrontConfig, watcher: RoutesWatcher, session: aiohttp.ClientSession) -> None:
+    def __init__(self, config: FrontConfig, watcher: Upstreams, session: aiohttp.ClientSession) -> None:
         self.config = config
         self.watcher = watcher
         self.session = session
@@ -158,14 +176,14 @@ class Front:
         headers = _request_headers(request)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.retry_deadline_s
-        routes, delay, failure = self.watcher.routes, 0.0, "no backend is routed yet"
+        routes, delay, failure = self.watcher.next_routes(), 0.0, "no backend is routed yet"
         while True:
             for backend in routes.backends if routes else ():
                 try:
                     return await self._forward(backend, request, headers, body)
                 except _Retryable as exc:
                     self.retries += 1
-                    failure = f"backend {backend.slot} on port {backend.port}: {exc}"
+                    failure = f"backend {backend.slot} at {backend.host}:{backend.port}: {exc}"
             remaining = deadline - loop.time()
             if remaining <= 0:
                 log.warning("%s %s: no backend answered: %s", request.method, request.path, failure)
@@ -178,7 +196,7 @@ class Front:
     async def _forward(
         self, backend: Backend, request: web.Request, headers: CIMultiDict[str], body: bytes
     ) -> web.Response:
-        url = URL(f"http://127.0.0.1:{backend.port}{request.raw_path}", encoded=True)
+        url = URL(f"{backend.url}{request.raw_path}", encoded=True)
         try:
             async with self.session.request(
                 request.method, url, headers=headers, data=body or None, allow_redirects=False
@@ -244,8 +262,17 @@ class RunningFront:
 
 
 async def start_front(config: FrontConfig) -> RunningFront:
-    watcher = RoutesWatcher(config.routes_file)
-    watcher.refresh()
+    watcher: Upstreams
+    if config.upstream is not None:
+        from inferpack.deploy.upstream_dns import DnsUpstreams
+
+        watcher = DnsUpstreams.parse(config.upstream)
+        await watcher.resolve()
+    elif config.routes_file is not None:
+        watcher = RoutesWatcher(config.routes_file)
+        watcher.refresh()
+    else:
+        raise ValueError("the front needs --routes or --upstream")
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=config.max_connections),
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=2.0, sock_read=config.backend_timeout_s),
@@ -273,7 +300,8 @@ async def start_front(config: FrontConfig) -> RunningFront:
         await session.close()
         raise
     task = asyncio.get_running_loop().create_task(watcher.poll(config.poll_interval_s), name="routes-watcher")
-    log.info("front listening on http://%s:%d, routes from %s", config.host, config.port, config.routes_file)
+    source = config.upstream or config.routes_file
+    log.info("front listening on http://%s:%d, backends from %s", config.host, config.port, source)
     return RunningFront(runner, session, task)
 
 
@@ -295,6 +323,7 @@ def _front_command(args: argparse.Namespace) -> int:
     config = FrontConfig(
         routes_file=args.routes,
         port=args.port,
+        upstream=args.upstream,
         host=args.host,
         retry_deadline_s=args.retry_deadline,
         backend_timeout_s=args.backend_timeout,
@@ -312,7 +341,9 @@ def add_runtime_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
 
     front = subparsers.add_parser("front", help="(runtime) the stable reverse proxy on a service's port")
     front.add_argument("--port", type=port_number, required=True)
-    front.add_argument("--routes", type=Path, required=True, help="routes.json naming the active backend")
+    backends = front.add_mutually_exclusive_group(required=True)
+    backends.add_argument("--routes", type=Path, help="routes.json naming the active backend")
+    backends.add_argument("--upstream", help="HOST:PORT; each address HOST resolves to is a backend (Swarm)")
     front.add_argument("--host", default="0.0.0.0")
     front.add_argument("--retry-deadline", type=float, default=10.0, metavar="S")
     front.add_argument("--backend-timeout", type=float, default=120.0, metavar="S")

@@ -54,6 +54,7 @@ Output = Callable[[str], None]
 # outlives the package folder. Servers of the process runtime and start-1.sh run with it too.
 PYTHON = Path(sys.executable)
 GATE_TIMEOUT_S = 180.0
+IMAGE_RUNTIMES = ("docker", "swarm")  # they run the package's server image
 
 
 def contract_changes(old: ModelSpec, new: ModelSpec) -> list[str]:
@@ -82,7 +83,8 @@ class InstallOptions:
     bind: str = ALL_INTERFACES
     gpu: int | None = None
     license_file: Path | None = None
-    runtime: str = "auto"  # "docker", "process" or "auto"
+    runtime: str = "auto"  # "docker", "process", "swarm" or "auto"
+    replicas: int = 1  # swarm only
     force: bool = False
     serve_args: tuple[str, ...] = ()
     gate_timeout_s: float = GATE_TIMEOUT_S
@@ -144,10 +146,13 @@ class Installer:
                 ),
                 checks.check_license(license_file, package_root / "vendor.pub", name),
                 checks.check_instances(
-                    license_file, name, [(s.name, s.license_file) for s in installed_services(self.root)]
+                    license_file,
+                    name,
+                    [(s.name, s.license_file) for s in installed_services(self.root)],
+                    instances=options.replicas,
                 ),
             ]
-            if runtime.name == "docker":
+            if runtime.name in IMAGE_RUNTIMES:
                 preflight.append(checks.check_image(manifest.image.tag))
             if options.gpu is not None or manifest.gpu:
                 preflight.append(checks.check_gpu(options.gpu or 0))
@@ -163,10 +168,11 @@ class Installer:
                 runtime=runtime.name,
                 port=options.port,
                 bind=options.bind,
-                image=manifest.image.tag if runtime.name == "docker" else None,
+                image=self._image_ref(manifest) if runtime.name in IMAGE_RUNTIMES else None,
                 gpu=options.gpu if options.gpu is not None else (0 if manifest.gpu else None),
                 serve_args=options.serve_args,
                 errors_as_200=options.errors_as_200,
+                replicas=options.replicas,
             )
             fresh = not layout.home.exists()
             try:
@@ -215,7 +221,7 @@ class Installer:
                 if version == settings.current_version:
                     raise InstallError(f"{name} already serves version {version}")
                 self._check_contract(layout, manifest.model_dir(root), allow_task_change)
-                if runtime.name == "docker":
+                if runtime.name in IMAGE_RUNTIMES:
                     settings = self._ensure_image(root, manifest, settings)
                 install_version(layout, version, manifest.model_dir(root))
             finally:
@@ -495,7 +501,12 @@ class Installer:
             ensure_loaded(package_root, manifest)
         except PackageError as exc:
             raise InstallError(f"{exc.reason}; nothing was changed") from None
-        return replace(settings, image=manifest.image.tag)
+        return replace(settings, image=self._image_ref(manifest))
+
+    @staticmethod
+    def _image_ref(manifest: Manifest) -> str:
+        """How the runtime names the image: the docker runtime by tag."""
+        return manifest.image.tag
 
     def _announce(self, layout: ServiceLayout, settings: ServiceSettings) -> None:
         route = ROUTE_BY_TASK[read_bundle(layout.current).spec.task]

@@ -144,11 +144,15 @@ def describe(status: ServiceStatus) -> list[str]:
         f"folder    {status.layout.home.absolute()}",
     ]
     for instance in status.instances:
+        node = instance.details.get("node")  # a swarm task: where it runs, what it runs, what is wrong
         lines.append(
             f"{instance.role:<9} {instance.name}: {instance.state}, health {instance.health}, "
             f"restarts {instance.restarts}, up {_uptime(instance.started_at)}"
             + (f", port {instance.port}" if instance.port else "")
+            + (f", node {node}, version {instance.version}" if node else "")
         )
+        if error := instance.details.get("error"):
+            lines.append(f"          {error}; next: {instance.details.get('next')}")
     if not status.instances:
         lines.append(f"nothing is running: bash {status.layout.start_script.absolute()} starts it")
     return lines

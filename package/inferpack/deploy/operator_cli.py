@@ -1,4 +1,4 @@
-"""The operator's verbs: install, update, rollback, start, remove, list, status (``doctor`` is
+"""The operator's verbs: install, update, rollback, start, remove, list, status, scale (``doctor`` is
 registered beside them by the top-level CLI: deploy/ does not import doctor/)."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from inferpack.deploy.installer import Installer, InstallError, InstallOptions
 from inferpack.deploy.inventory import describe, ignored_folders, installed_services, service_status
 from inferpack.deploy.journal import InstallerBusy, work_root_lock
 from inferpack.deploy.layout import ServiceLayout, work_root
-from inferpack.deploy.settings import ALL_INTERFACES
+from inferpack.deploy.runtimes import RUNTIMES
+from inferpack.deploy.settings import ALL_INTERFACES, load_settings
 from inferpack.deploy.versions import VersionConflict
 from inferpack.license.errors import LicenseError
 
@@ -27,8 +28,18 @@ def package_root() -> Path:
     return Path(os.environ.get("INFERPACK_PACKAGE_ROOT", ".")).resolve()
 
 
+def installer_for(root: Path, name: str, runtime: str | None = None) -> Installer:
+    """The swarm installer for a service installed (or being installed) on Docker Swarm."""
+    settings = load_settings(ServiceLayout(root, name))
+    if runtime == "swarm" or (settings is not None and settings.runtime == "swarm"):
+        from inferpack.deploy.swarm.installer import SwarmInstaller
+
+        return SwarmInstaller(root)
+    return Installer(root)
+
+
 def _installer(args: argparse.Namespace) -> Installer:
-    return Installer(work_root(args.work_root))
+    return installer_for(work_root(args.work_root), args.name, getattr(args, "runtime", None))
 
 
 @_one_line_errors
@@ -40,9 +51,12 @@ def _install(args: argparse.Namespace) -> int:
         gpu=args.gpu,
         license_file=args.license,
         runtime=args.runtime,
+        replicas=args.replicas,
         force=args.force,
         gate_timeout_s=args.timeout,
     )
+    if args.replicas != 1 and args.runtime != "swarm":
+        raise InstallError("--replicas needs --runtime swarm: one host serves one instance per service")
     _installer(args).install(args.name, package_root(), options)
     return 0
 
@@ -82,6 +96,17 @@ def _gc(args: argparse.Namespace) -> int:
     with work_root_lock(root):
         if not remove_unused(root):
             print(f"every Python environment under {root / ENVIRONMENTS} is in use")
+    return 0
+
+
+@_one_line_errors
+def _scale(args: argparse.Namespace) -> int:
+    from inferpack.deploy.swarm.installer import SwarmInstaller
+
+    installer = _installer(args)
+    if not isinstance(installer, SwarmInstaller):
+        raise InstallError(f"{args.name} does not run on Docker Swarm: only a swarm service scales")
+    installer.scale(args.name, args.replicas, args.timeout)
     return 0
 
 
@@ -137,11 +162,13 @@ def add_operator_commands(subparsers: argparse._SubParsersAction[argparse.Argume
     install.add_argument("--license", type=Path, help="license file (default: licenses/NAME.lic)")
     install.add_argument(
         "--runtime",
-        choices=("auto", "docker", "process"),
+        choices=("auto", *RUNTIMES),
         default="auto",
         help="docker: containers of the package's image; process: local processes with this Python, "
-        "for hosts without Docker; auto (default): docker when a Docker Engine answers, else process",
+        "for hosts without Docker; swarm: replicated services on a Docker Swarm (run on a manager); "
+        "auto (default): docker when a Docker Engine answers, else process",
     )
+    install.add_argument("--replicas", type=int, default=1, help="swarm: replicas across the swarm")
     install.add_argument("--force", action="store_true", help="go on past failed environment checks")
     install.set_defaults(handler=_install)
 
@@ -179,9 +206,14 @@ def add_operator_commands(subparsers: argparse._SubParsersAction[argparse.Argume
     status.add_argument("name")
     status.set_defaults(handler=_status)
 
-    for parser in (install, update, rollback, start, remove, listing, gc, status):
+    scale = subparsers.add_parser("scale", help="swarm: run N replicas of the service")
+    scale.add_argument("name")
+    scale.add_argument("replicas", type=int)
+    scale.set_defaults(handler=_scale)
+
+    for parser in (install, update, rollback, start, remove, listing, gc, status, scale):
         _common(parser)
-    for parser in (install, update, rollback):
+    for parser in (install, update, rollback, scale):
         parser.add_argument(
             "--timeout", type=float, default=180.0, help="seconds a new version has to pass its checks"
         )

@@ -34,14 +34,23 @@ class RoutesError(ValueError):
     """routes.json is missing a field or has a value of the wrong type."""
 
 
+LOOPBACK = "127.0.0.1"
+
+
 @dataclass(frozen=True)
 class Backend:
     slot: str
     port: int
     version: str
+    host: str = LOOPBACK  # another address only for a cluster's replicas (see upstream_dns.py)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"slot": self.slot, "port": self.port, "version": self.version}
+        document: dict[str, Any] = {"slot": self.slot, "port": self.port, "version": self.version}
+        return document if self.host == LOOPBACK else {**document, "host": self.host}
 
     @classmethod
     def from_json(cls, data: Any) -> Backend:
@@ -52,7 +61,10 @@ class Backend:
             raise RoutesError(f"backend slot and version must be strings: {data!r}")
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise RoutesError(f"backend port must be 1-65535: {data!r}")
-        return cls(slot, port, version)
+        host = data.get("host", LOOPBACK)
+        if not isinstance(host, str) or not host or not all(c.isalnum() or c in ".:-_" for c in host):
+            raise RoutesError(f"backend host must be an address or a name: {data!r}")
+        return cls(slot, port, version, host)
 
 
 @dataclass(frozen=True)
@@ -65,7 +77,8 @@ class Routes:
     @property
     def backends(self) -> tuple[Backend, ...]:
         """The order the front tries them in."""
-        return (self.active, *(b for b in self.standby if b.port != self.active.port))
+        active = self.active
+        return (active, *(b for b in self.standby if (b.host, b.port) != (active.host, active.port)))
 
     def to_json(self) -> dict[str, Any]:
         return {

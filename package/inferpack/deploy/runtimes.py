@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from inferpack.deploy.runtime import Runtime
 
-RUNTIMES = ("docker", "process")
+RUNTIMES = ("docker", "process", "swarm")
 
 
 def make_runtime(name: str, python: Path) -> Runtime:
@@ -19,4 +20,9 @@ def make_runtime(name: str, python: Path) -> Runtime:
         from inferpack.deploy.process_runtime import ProcessRuntime
 
         return ProcessRuntime(python=str(python))
+    if name == "swarm":
+        from inferpack.deploy.swarm.runtime import SwarmRuntime
+        from inferpack.deploy.swarm.specs import SwarmTuning
+
+        return SwarmRuntime(tuning=SwarmTuning.from_env(os.environ))
     raise ValueError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}")

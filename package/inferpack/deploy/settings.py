@@ -17,7 +17,7 @@ ALL_INTERFACES = "0.0.0.0"  # EasyDL's servers listen on every interface
 @dataclass(frozen=True)
 class ServiceSettings:
     name: str
-    runtime: str  # "docker" or "process"
+    runtime: str  # "docker", "process" or "swarm"
     port: int  # the public port the front listens on
     bind: str = ALL_INTERFACES  # the address the front listens on (--bind)
     image: str | None = None  # server image tag (docker runtime)
@@ -25,6 +25,7 @@ class ServiceSettings:
     serve_args: tuple[str, ...] = ()
     history: tuple[str, ...] = ()  # versions in the order they served, the current one last
     backend_ports: dict[str, int] = field(default_factory=dict)  # slot -> loopback port
+    replicas: int = 1  # swarm: replicas across the cluster
     errors_as_200: bool = False  # answer EasyDL errors with HTTP 200 for legacy clients (--errors-as-200)
 
     @property

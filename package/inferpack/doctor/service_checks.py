@@ -30,17 +30,19 @@ VIRTUAL_INTERFACES = ("lo", "docker", "br-", "veth", "virbr", "cni", "flannel", 
 
 
 def _instance_check_name(service: Service) -> str:
-    return "container" if service.settings.runtime == "docker" else "process"
+    return {"docker": "container", "swarm": "replica"}.get(service.settings.runtime, "process")
 
 
 def _restart_hint(service: Service, name: str, pid: str | None = None) -> str:
     """How to restart a running instance; start-1.sh keeps what runs as it is."""
     if service.settings.runtime == "docker":
         return f"restart it: docker restart {name}"
+    if service.settings.runtime == "swarm":
+        return f"replace it: docker service update --force {name.rsplit('.', 1)[0]} (one task at a time)"
     return f"restart it: kill {pid or 'its PID'} (its supervisor starts it again)"
 
 
-def _instance(service: Service, instance: InstanceStatus, expected: str) -> Result:
+def instance_check(service: Service, instance: InstanceStatus, expected: str) -> Result:
     check = _instance_check_name(service)
     start = f"bash {service.start_script} starts it again"
     attrs = docker_checks.inspect(instance.name) if service.settings.runtime == "docker" else None
@@ -102,6 +104,10 @@ def instances(service: Service) -> list[Result]:
                 f"python3 install.py install {service.name} from the deploy package again",
             )
         ]
+    if service.settings.runtime == "swarm":
+        from inferpack.doctor.swarm_checks import swarm_tasks
+
+        return swarm_tasks(service)
     active = service.routes.active
     by_slot = {i.slot if i.role != FRONT else FRONT: i for i in service.instances}
     results = []
@@ -120,7 +126,7 @@ def instances(service: Service) -> list[Result]:
                 )
             )
         else:
-            results.append(_instance(service, instance, expected))
+            results.append(instance_check(service, instance, expected))
     for extra in by_slot.values():
         results.append(
             warned(

@@ -1,0 +1,1 @@
+"""The swarm runtime: a deploy package as replicated Docker Swarm services (``--runtime swarm``)."""
