@@ -175,7 +175,9 @@ async def test_access_key(start_server: StartServer, tmp_path: Path) -> None:
 
 async def test_bad_inputs_are_4xx_and_change_nothing(start_server: StartServer, tmp_path: Path) -> None:
     state = tmp_path / "state"
-    client = await start_server(demo_model_dir("shapes-classifier"), state_dir=state, max_jobs=1)
+    client = await start_server(
+        demo_model_dir("shapes-classifier"), state_dir=state, max_jobs=1, max_dataset_bytes=1_000_000
+    )
     headers = key_for(state)
     await upload(client, headers, "good", zip_of(classification_dataset(tmp_path / "good", 6, 1)))
     traversal = io.BytesIO()
@@ -187,6 +189,7 @@ async def test_bad_inputs_are_4xx_and_change_nothing(start_server: StartServer, 
         ("post", "/datasets?id=../x", b"x", 400, "dataset id must be"),
         ("post", "/datasets?id=good", zip_of(tmp_path / "good"), 409, "exists"),
         ("post", "/datasets?id=empty", b"", 400, "holds no archive"),
+        ("post", "/datasets?id=big", bytes(1_000_001), 413, "the limit is 1000000"),
         ("get", "/datasets/nope", None, 404, "no dataset 'nope'"),
         ("delete", "/datasets/nope", None, 404, "no dataset"),
         ("get", "/jobs/20990101000000abcd", None, 404, "no job"),
