@@ -1,5 +1,6 @@
 """EasyDL's error answer in one place, for the server and the front alike: the log id scheme and
-the ``{"log_id", "error_code", "error_msg"}`` body with its headers. Standard library only."""
+the ``{"log_id", "error_code", "error_msg"}`` body (``{"error"}`` on the /v2 routes) with its
+headers. Standard library only."""
 
 from __future__ import annotations
 
@@ -21,7 +22,14 @@ class LogIds:
         return int(time.time() * 1000) * 1000 + next(self._sequence) % 1000
 
 
-def error_body(log_id: int, error: InferpackError) -> dict[str, Any]:
+V2_PREFIX = "/v2"  # the open inference protocol's routes (server/v2_routes.py)
+
+
+def error_body(log_id: int, error: InferpackError, path: str = "") -> dict[str, Any]:
+    """EasyDL's body; for a request under ``/v2`` the open inference protocol's ``{"error": msg}``
+    (all that tritonclient and other v2 clients read)."""
+    if path == V2_PREFIX or path.startswith(V2_PREFIX + "/"):
+        return {"error": error.error_msg}
     return {"log_id": log_id, "error_code": error.code, "error_msg": error.error_msg}
 
 

@@ -170,7 +170,7 @@ class Front:
             async with held_body(request, self.limits) as body:
                 return await self._send(request, body)
         except InferpackError as error:  # the body was refused: too large, too slow, no room
-            return self.error(error)
+            return self.error(error, request.path)
 
     async def _send(self, request: web.Request, body: bytes) -> web.Response:
         headers = _request_headers(request)
@@ -187,7 +187,7 @@ class Front:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 log.warning("%s %s: no backend answered: %s", request.method, request.path, failure)
-                return self.error(ModelUnavailable(failure, RETRY_AFTER_S))
+                return self.error(ModelUnavailable(failure, RETRY_AFTER_S), request.path)
             # At once the first time (a stale keep-alive connection is the common case), then backing off.
             await asyncio.sleep(min(delay, remaining))
             delay = min(max(delay * 2, 0.05), 0.5)
@@ -205,13 +205,14 @@ class Front:
         except aiohttp.SocketTimeoutError:
             timeout = self.config.backend_timeout_s
             return self.error(
-                ModelUnavailable(f"{backend.slot} did not answer in {timeout:g}s", RETRY_AFTER_S)
+                ModelUnavailable(f"{backend.slot} did not answer in {timeout:g}s", RETRY_AFTER_S),
+                request.path,
             )
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             raise _Retryable(str(exc) or type(exc).__name__) from exc
         except aiohttp.ClientError as exc:  # an answer that is not HTTP: not worth another try
             log.error("backend %s answered badly: %s", backend.slot, exc)
-            return self.error(InternalError(f"backend {backend.slot} answered badly"))
+            return self.error(InternalError(f"backend {backend.slot} answered badly"), request.path)
         return web.Response(
             status=response.status,
             reason=response.reason,
@@ -219,11 +220,12 @@ class Front:
             body=payload,
         )
 
-    def error(self, error: InferpackError) -> web.Response:
+    def error(self, error: InferpackError, path: str = "") -> web.Response:
+        """The backend's error shape for the request's ``path``: EasyDL's, or on /v2 the protocol's."""
         # The server's log id scheme: ms since the epoch x 1000 + a sequence.
         log_id = self.log_ids.next()
         response = web.Response(
-            body=orjson.dumps(error_body(log_id, error)),
+            body=orjson.dumps(error_body(log_id, error, path)),
             status=error.http_status,
             content_type="application/json",
         )

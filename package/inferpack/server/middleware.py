@@ -29,17 +29,14 @@ from inferpack.server.state import ERROR_CODE, LOG_ID, STATE, predict_path
 log = logging.getLogger("inferpack.server")
 access_log = logging.getLogger("inferpack.access")
 
-V2_PREFIX = "/v2"  # the open inference protocol's routes (v2_routes.py)
-
 
 def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
-def error_response(log_id: int, error: InferpackError, *, protocol_v2: bool = False) -> web.Response:
-    """EasyDL's error body, or the open inference protocol's ``{"error": msg}`` under ``/v2``."""
-    body = {"error": error.error_msg} if protocol_v2 else error_body(log_id, error)
-    response = json_response(body, status=error.http_status)
+def error_response(log_id: int, error: InferpackError, path: str = "") -> web.Response:
+    """The error body for the request's ``path`` (``easydl.error_body``), status and headers."""
+    response = json_response(error_body(log_id, error, path), status=error.http_status)
     response.headers.update(error_headers(error))
     return response
 
@@ -66,24 +63,23 @@ async def easydl_errors(request: web.Request, handler: Handler) -> web.StreamRes
             "development mode (--no-license): %s %s with no license check", request.method, request.path
         )
     started = time.perf_counter()
-    protocol_v2 = request.path == V2_PREFIX or request.path.startswith(V2_PREFIX + "/")
     code = 0
     try:
         response = await handler(request)
     except InferpackError as error:
         code = error.code
-        response = error_response(log_id, error, protocol_v2=protocol_v2)
+        response = error_response(log_id, error, request.path)
         log.info("log_id=%d error_code=%d %s", log_id, error.code, error.error_msg)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         routing_error = _from_http_exception(exc, request)
         code = routing_error.code
-        response = error_response(log_id, routing_error, protocol_v2=protocol_v2)
+        response = error_response(log_id, routing_error, request.path)
     except Exception:
         code = InternalError.code
         log.exception("log_id=%d unexpected failure on %s %s", log_id, request.method, request.path)
-        response = error_response(log_id, InternalError(), protocol_v2=protocol_v2)
+        response = error_response(log_id, InternalError(), request.path)
     request[ERROR_CODE] = code
     response.headers["X-Log-Id"] = str(log_id)
     route = _route_label(request)

@@ -22,9 +22,10 @@ import numpy as np
 from aiohttp import web
 
 from inferpack import __version__
+from inferpack.easydl import V2_PREFIX
 from inferpack.errors import InvalidArgument, MissingParameter, PayloadTooLarge, UnknownRoute
 from inferpack.model import Model
-from inferpack.server.middleware import V2_PREFIX, json_response
+from inferpack.server.middleware import json_response
 from inferpack.server.request import parse_parameters
 from inferpack.server.serving import Serving, admitted
 from inferpack.server.state import STATE, ServerState

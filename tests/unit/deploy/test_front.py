@@ -283,6 +283,20 @@ async def test_no_backend_answers_336100_with_retry_after_at_the_deadline(
     )
 
 
+async def test_the_fronts_own_errors_on_v2_routes_take_the_protocols_shape(
+    layout: ServiceLayout, front: StartFront
+) -> None:
+    """tritonclient reads only ``{"error": ...}``: the front's 336100 during a restart must fit it."""
+    url = await front(retry_deadline_s=0.1)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{url}/v2/models/demo/infer", data=b"{}") as response,
+    ):
+        assert response.status == 503 and response.headers["Retry-After"] == "2"
+        body = await response.json()
+    assert list(body) == ["error"] and body["error"].startswith("Model temporarily unavailable: ")
+
+
 async def test_a_backend_that_does_not_answer_in_time_is_not_retried(
     layout: ServiceLayout, front: StartFront, backends: Callable[[str], Awaitable[FakeBackend]]
 ) -> None:
