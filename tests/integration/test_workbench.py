@@ -179,7 +179,7 @@ async def test_train_stop_restart_predict_download_pack_serve(
     assert served == pytest.approx(report["validation"]["map50"], abs=1e-9)
 
 
-async def test_delete_kills_the_running_job_and_removes_its_files(workbench: tuple[Client, Path]) -> None:
+async def test_one_job_at_a_time_and_delete_kills_the_running_one(workbench: tuple[Client, Path]) -> None:
     client, root = workbench
     response = await client.post(
         "/yolo/train",
@@ -196,12 +196,18 @@ async def test_delete_kills_the_running_job_and_removes_its_files(workbench: tup
     running = await wait_for(client, "doomed", lambda p: p["state"] == "running" and "pid" in p)
     status, answer = await post(client, "train", model_name="doomed", dataset="scenes")
     assert status == 409 and "exists already" in answer["error_msg"]
+    status, _ = await post(client, "train", model_name="waiting", dataset="scenes", size="96")
+    assert status == 200 and (await get(client, "progress", model_name="waiting"))[1]["state"] == "queued"
     status, answer = await post(client, "delete", model_name="doomed")
     assert status == 200 and answer["deleted"] is True
     with pytest.raises(ProcessLookupError):
         os.kill(running["pid"], 0)
     assert not (root / "models" / "doomed").exists()
-    assert (await get(client, "list"))[1] == {"models": []}
+    assert (await get(client, "progress", model_name="waiting"))[1]["state"] == "running"  # next in line
+    status, answer = await post(client, "stop", model_name="waiting")
+    assert status == 200 and answer["state"] == "stopped"
+    status, _ = await post(client, "delete", model_name="waiting")
+    assert status == 200 and (await get(client, "list"))[1] == {"models": []}
     status, answer = await get(client, "progress", model_name="doomed")
     assert status == 404 and answer["error_code"] == 336001
 
