@@ -91,9 +91,10 @@ def launch(
 
 
 def inferpack(
-    model: BenchModel, settings: Mapping[str, str] | None = None
+    model: BenchModel, settings: Mapping[str, str] | None = None, cpus: str | None = None
 ) -> contextlib.AbstractContextManager[Running]:
-    """``inferpack serve`` on ``model``; ``settings`` are INFERPACK_* overrides (e.g. DECODE_WORKERS)."""
+    """``inferpack serve`` on ``model``; ``settings`` are INFERPACK_* overrides (e.g. DECODE_WORKERS);
+    ``cpus`` a taskset CPU list to pin it to."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     route = "ImageClassification" if model.task == "classification" else "ObjectDetection"
@@ -101,6 +102,7 @@ def inferpack(
     return launch(
         "inferpack-" + model.name,
         [
+            *(["taskset", "-c", cpus] if cpus else []),
             *INFERPACK,
             "serve",
             str(model.directory),

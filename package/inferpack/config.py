@@ -25,7 +25,7 @@ turn enforcement off or point it at another key, host root or license.
 | max_batch_size       | 8            | largest batch gathered into one engine run                    |
 | max_delay_ms         | 2.0          | how long the first request of a batch waits for company       |
 | max_inflight         | 128          | most requests admitted at once (decoding, queued, running)    |
-| latency_target_ms    | 100          | admit what can be answered within this; beyond: 336100 at once |
+| latency_target_ms    | 200          | admit what can be answered within this; beyond: 336100 at once |
 | decode_workers       | CPU count    | threads decoding and preprocessing images                     |
 | cpu_streams          | 2            | ONNX Runtime on the CPU: batches run at once (see below)      |
 | intra_op_threads     | 0            | engine threads per batch (0: cores / cpu_streams on the CPU)  |
@@ -85,7 +85,7 @@ class ServerConfig:
     max_batch_size: int = 8
     max_delay_ms: float = 2.0
     max_inflight: int = 128
-    latency_target_ms: float = 100.0
+    latency_target_ms: float = 200.0
     decode_workers: int = max(1, len(os.sched_getaffinity(0)))
     cpu_streams: int = 2
     intra_op_threads: int = 0

@@ -5,24 +5,29 @@ slot is free) and when it takes a slot, once its body is in (slow clients never 
 slot is held through decoding, the queue and the engine run, so every request admitted is
 answered: nothing is refused after its image was decoded. Refusals are 336100 + Retry-After.
 
-How many slots: as many as the server can finish within ``latency_target_s``. Each window
-of ``WINDOW_S`` measures the completion rate X and the mean time in the server W; when the
-limit was reached (requests refused) or W is over the target, the limit becomes X x target
-(Little's law), smoothed, between ``floor`` (enough samples to keep every batch slot of the
-engine full) and ``max_inflight``. Too low a limit lets W fall under the target, and the next
-window raises it; too high a limit queues requests past the target, and the next lowers it.
+How many slots: as many as the server can answer within ``latency_target_s``. Every window of
+``WINDOW_S`` measures the completion rate X and the mean time in the server W. When the server
+is saturated (requests were refused, or W is over the target) the limit becomes
+median(X over the last ``WINDOWS`` windows) x target (Little's law), between ``floor`` (a full
+batch, however slow the engine) and ``max_inflight``. The median, not the last X: a window in
+which the machine stalled (another process took the core) or caught up does not move the limit
+much; a slower engine shows within ``WINDOWS`` windows. Too low a limit keeps W under the
+target, and refusals then raise it to X x target; too high a limit lets W pass the target and
+the next window lowers it.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import statistics
 import time
 from collections.abc import Iterator
 
 from inferpack.errors import ModelUnavailable
 
 WINDOW_S = 0.5
-SMOOTHING = 0.5  # weight of the newest estimate
+WINDOWS = 10
 
 
 class Admission:
@@ -32,13 +37,14 @@ class Admission:
         self.target_s = latency_target_s
         self.limit = float(max_inflight)
         self.admitted = 0
+        self._rates: collections.deque[float] = collections.deque(maxlen=WINDOWS)
         self._window_start = time.monotonic()
         self._completed = 0
         self._time_in_server = 0.0
         self._refused = False
 
     def set_floor(self, floor: int) -> None:
-        """Once the engine is known: its batch slots (max batch x batches at once)."""
+        """Once the engine is known: its largest batch."""
         self.floor = max(1, min(floor, self.ceiling))
 
     def check(self) -> None:
@@ -46,7 +52,7 @@ class Admission:
             self._refused = True
             raise ModelUnavailable(
                 f"server is at its limit of {int(self.limit)} requests in flight "
-                f"(what it can answer within {self.target_s * 1000:g} ms)"
+                f"(what it answers within {self.target_s * 1000:g} ms)"
             )
 
     @contextlib.contextmanager
@@ -68,9 +74,8 @@ class Admission:
         elapsed = now - self._window_start
         if elapsed < WINDOW_S:
             return
-        mean_s = self._time_in_server / self._completed
-        if self._refused or mean_s > self.target_s:
-            estimate = self._completed / elapsed * self.target_s
-            smoothed = SMOOTHING * estimate + (1 - SMOOTHING) * self.limit
-            self.limit = min(float(self.ceiling), max(float(self.floor), smoothed))
+        self._rates.append(self._completed / elapsed)
+        if self._refused or self._time_in_server / self._completed > self.target_s:
+            estimate = statistics.median(self._rates) * self.target_s
+            self.limit = min(float(self.ceiling), max(float(self.floor), estimate))
         self._window_start, self._completed, self._time_in_server, self._refused = now, 0, 0.0, False

@@ -97,8 +97,8 @@ async def _load_model(app: web.Application) -> None:
         max_concurrent_batches=model.engine.concurrency,
     )
     batcher.start()
-    # Enough admitted to keep every batch slot full: one batch gathering while each one runs.
-    state.admission.set_floor(max_batch * (batcher.max_concurrent_batches + 1))
+    # However slow the engine, admit at least a full batch.
+    state.admission.set_floor(max_batch)
     state.metrics.track_queue(lambda: batcher.queue_depth)
     state.metrics.model_load.set(time.perf_counter() - started)
     state.model, state.batcher = model, batcher

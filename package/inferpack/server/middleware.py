@@ -22,6 +22,7 @@ from inferpack.errors import (
     InferpackError,
     InternalError,
     MethodNotAllowed,
+    ModelUnavailable,
     UnknownRoute,
 )
 from inferpack.server.state import ERROR_CODE, LOG_ID, STATE, predict_path
@@ -69,7 +70,9 @@ async def easydl_errors(request: web.Request, handler: Handler) -> web.StreamRes
     except InferpackError as error:
         code = error.code
         response = error_response(log_id, error, request.path)
-        log.info("log_id=%d error_code=%d %s", log_id, error.code, error.error_msg)
+        # Overload refusals come by the hundred per second, each in the access log already.
+        level = logging.DEBUG if isinstance(error, ModelUnavailable) else logging.INFO
+        log.log(level, "log_id=%d error_code=%d %s", log_id, error.code, error.error_msg)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
