@@ -5,15 +5,15 @@ slot is free) and when it takes a slot, once its body is in (slow clients never 
 slot is held through decoding, the queue and the engine run, so every request admitted is
 answered: nothing is refused after its image was decoded. Refusals are 336100 + Retry-After.
 
-How many slots: as many as the server can answer within ``latency_target_s``. Every window of
-``WINDOW_S`` measures the completion rate X and the mean time in the server W. When the server
-is saturated (requests were refused, or W is over the target) the limit becomes
-median(X over the last ``WINDOWS`` windows) x target (Little's law), between ``floor`` (a full
-batch, however slow the engine) and ``max_inflight``. The median, not the last X: a window in
-which the machine stalled (another process took the core) or caught up does not move the limit
-much; a slower engine shows within ``WINDOWS`` windows. Too low a limit keeps W under the
-target, and refusals then raise it to X x target; too high a limit lets W pass the target and
-the next window lowers it.
+How many slots: as many as the server can answer within ``latency_target_s``. Every window
+of ``WINDOW_S`` measures the completion rate X and the mean time in the server W. When the
+server is saturated (requests were refused, or W is over the target) the limit becomes
+median(X over the last ``WINDOWS`` windows) x target (Little's law), between ``floor``
+(enough to keep the engine's batches full, and at least ``MIN_ADMITTED``) and
+``max_inflight``. The median, not the last X: a window in which the machine stalled (another
+process took the core) or caught up does not move the limit much; a slower engine shows
+within ``WINDOWS`` windows. Too low a limit keeps W under the target, and refusals then raise
+it to X x target; too high a limit lets W pass the target and the next window lowers it.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from inferpack.errors import ModelUnavailable
 
 WINDOW_S = 0.5
 WINDOWS = 10
+MIN_ADMITTED = 32  # the least the limit falls to (if max_inflight allows)
 
 
 class Admission:
@@ -44,7 +45,7 @@ class Admission:
         self._refused = False
 
     def set_floor(self, floor: int) -> None:
-        """Once the engine is known: its largest batch."""
+        """Once the engine is known (see ``MIN_ADMITTED``)."""
         self.floor = max(1, min(floor, self.ceiling))
 
     def check(self) -> None:

@@ -39,7 +39,7 @@ from inferpack.license.pinned import trusted_key
 from inferpack.model import Model
 from inferpack.runtime.batcher import DynamicBatcher
 from inferpack.runtime.engine import EngineOptions
-from inferpack.server.admission import Admission
+from inferpack.server.admission import MIN_ADMITTED, Admission
 from inferpack.server.console import add_console_routes
 from inferpack.server.data import DATA, DataServices
 from inferpack.server.data_routes import add_data_routes
@@ -97,8 +97,9 @@ async def _load_model(app: web.Application) -> None:
         max_concurrent_batches=model.engine.concurrency,
     )
     batcher.start()
-    # However slow the engine, admit at least a full batch.
-    state.admission.set_floor(max_batch)
+    # However slow the engine: a batch gathering while each one runs, and a client with up to
+    # MIN_ADMITTED requests in flight (a batch job's worker pool) is never refused.
+    state.admission.set_floor(max(MIN_ADMITTED, max_batch * (batcher.max_concurrent_batches + 1)))
     state.metrics.track_queue(lambda: batcher.queue_depth)
     state.metrics.model_load.set(time.perf_counter() - started)
     state.model, state.batcher = model, batcher
