@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import io
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -91,8 +92,10 @@ async def test_half_sent_uploads_hold_at_most_the_budget_and_memory_comes_back(
         buffered = await buffered_bytes(session, port, until=lambda held: held >= BUDGET - 2 * MIB)
         await asyncio.sleep(0.5)  # and the refused ones are being drained
         hanging = rss_bytes(pid)
-        # A client that behaves is refused while the budget is full, and served once it is not.
-        async with session.post(url, data=image, headers={"Content-Type": "application/json"}) as response:
+        # A client that behaves is refused while the budget is full (less room left than its
+        # 1 MiB body), and served once it is not.
+        large = io.BytesIO(b'{"image": "' + b"A" * MIB + b'"}')
+        async with session.post(url, data=large, headers={"Content-Type": "application/json"}) as response:
             refused = await response.json()
         for writer in uploads:
             writer.close()
