@@ -45,3 +45,32 @@ def classification_dataset(root: Path, count: int, seed: int) -> Path:
         root, ((label, f"shape_{i:05d}.jpg", _jpeg(image)) for i, (image, label) in enumerate(samples))
     )
     return root
+
+
+def degraded(image: Image, rng: np.random.Generator) -> Image:
+    """A harder copy: lower contrast, heavier noise and a block of random pixels over part of the image, each
+    to a random degree, so the demo models make some mistakes (hard-example measurements)."""
+    img = image.astype(np.float32)
+    mean = img.mean(axis=(0, 1), keepdims=True)
+    img = mean + (img - mean) * rng.uniform(0.25, 1.0)
+    height, width = img.shape[:2]
+    block_w, block_h = int(width * rng.uniform(0.05, 0.3)), int(height * rng.uniform(0.05, 0.3))
+    x, y = int(rng.integers(0, width - block_w + 1)), int(rng.integers(0, height - block_h + 1))
+    img[y : y + block_h, x : x + block_w] = rng.uniform(0, 255, (block_h, block_w, 3))  # never a shape
+    img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(rng.uniform(5, 35))
+    degraded_image: Image = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    return degraded_image
+
+
+def degraded_classification_dataset(root: Path, count: int, seed: int) -> Path:
+    """Like ``classification_dataset``, every image ``degraded``."""
+    rng = np.random.default_rng(seed)
+    samples = [classification_sample(rng) for _ in range(count)]
+    write_classes(
+        root,
+        (
+            (label, f"shape_{i:05d}.jpg", _jpeg(degraded(image, rng)))
+            for i, (image, label) in enumerate(samples)
+        ),
+    )
+    return root

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, get_args
 
-JobKind = Literal["predict", "evaluate"]
+JobKind = Literal["predict", "evaluate", "label"]
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 KINDS: tuple[JobKind, ...] = get_args(JobKind)
 FINISHED: tuple[JobState, ...] = ("done", "failed", "cancelled")
@@ -26,6 +26,7 @@ class Job:
     errors: int = 0
     reason: str | None = None  # why it failed
     summary: dict[str, Any] = field(default_factory=dict)  # headline measures of an evaluation
+    config: dict[str, Any] = field(default_factory=dict)  # a labeling task's (inferpack.labeling)
 
     @property
     def finished_state(self) -> bool:

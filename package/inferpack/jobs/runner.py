@@ -34,6 +34,9 @@ from inferpack.fileio import write_atomic
 from inferpack.jobs.records import Job
 from inferpack.jobs.scoring import EVALUATION_FLOOR, report_paths, score, summary_of
 from inferpack.jobs.store import JobStore
+from inferpack.labeling.hard import NEAR_THRESHOLD
+from inferpack.labeling.proposals import write_proposals
+from inferpack.labeling.signals import answer_labels, image_stats, mirrored
 from inferpack.model import Model
 from inferpack.runtime.batcher import DynamicBatcher, lowest_priority
 
@@ -179,6 +182,12 @@ class JobRunner:
             return
         if job.kind == "evaluate":
             job = job.with_(summary=await asyncio.to_thread(self._write_report, job, dataset))
+        if job.kind == "label":  # the result_processing step: hard examples, proposals
+            job = job.with_(summary={"processing_started": _now()})
+            self.jobs.save(job)
+            job = job.with_(
+                summary={**job.summary, **await asyncio.to_thread(self._write_proposals, job, dataset)}
+            )
         self.jobs.save(job.with_(state="done", finished=_now()))
         log.info("job %s done: %d images, %d errors", job.id, job.done, job.errors)
 
@@ -190,7 +199,7 @@ class JobRunner:
 
         async def one(index: int) -> None:
             try:
-                finished.put_nowait(await self._predict(dataset, index, threshold))
+                finished.put_nowait(await self._predict(job, dataset, index, threshold))
             except ModelUnavailable as exc:
                 finished.put_nowait(exc)
             finally:
@@ -236,9 +245,11 @@ class JobRunner:
 
     def _threshold(self, job: Job) -> float:
         chosen = self.model.spec.output.threshold if job.threshold is None else job.threshold
+        if job.kind == "label":  # the boxes just under the threshold make an image hard
+            return max(0.0, chosen - NEAR_THRESHOLD)
         return min(chosen, EVALUATION_FLOOR) if job.kind == "evaluate" else chosen
 
-    async def _predict(self, dataset: Dataset, index: int, threshold: float) -> dict[str, Any]:
+    async def _predict(self, job: Job, dataset: Dataset, index: int, threshold: float) -> dict[str, Any]:
         item = dataset.items[index]
         line: dict[str, Any] = {"index": index, "image": item.path}
         loop = asyncio.get_running_loop()
@@ -257,12 +268,23 @@ class JobRunner:
             }
         top = min(TOP_CLASSES, self.model.spec.num_classes)
         results = self.model.easydl_results(row, prepared.transform, top, threshold)
+        if job.kind == "label":
+            spec = self.model.spec
+            flipped = await self.batcher.submit_background(mirrored(prepared.sample, spec.input.layout))
+            answer = self.model.easydl_results(flipped, prepared.transform, top, threshold)
+            line["mirrored"] = answer_labels(answer, spec.task, threshold + NEAR_THRESHOLD)
+            line["stats"] = await loop.run_in_executor(self._decode, image_stats, data)
         return {
             **line,
             "width": prepared.transform.width,
             "height": prepared.transform.height,
             "results": results,
         }
+
+    def _write_proposals(self, job: Job, dataset: Dataset) -> dict[str, Any]:
+        return write_proposals(
+            self.jobs.home(job.id), dataset, self.jobs.results(job.id).read(), self.model.spec, job
+        )
 
     def _write_report(self, job: Job, dataset: Dataset) -> dict[str, Any]:
         threshold = self.model.spec.output.threshold if job.threshold is None else job.threshold

@@ -17,6 +17,7 @@ import secrets
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 from inferpack.datasets.store import DatasetStore, check_id
 from inferpack.errors import Conflict, InvalidArgument, ModelUnavailable, NotFound
@@ -58,11 +59,16 @@ class JobStore:
         return [job for job in self.all() if not job.finished_state]
 
     def create(
-        self, kind: str, dataset_id: str, datasets: DatasetStore, threshold: float | None = None
+        self,
+        kind: str,
+        dataset_id: str,
+        datasets: DatasetStore,
+        threshold: float | None = None,
+        config: dict[str, Any] | None = None,
     ) -> Job:
         if kind not in KINDS:
             raise InvalidArgument(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-        job_kind: JobKind = "evaluate" if kind == "evaluate" else "predict"
+        job_kind: JobKind = kind
         info = datasets.info(dataset_id)
         if job_kind == "evaluate" and info.task is None:
             raise InvalidArgument(
@@ -87,6 +93,7 @@ class JobStore:
             created=round(time.time(), 3),
             total=info.images,
             threshold=threshold,
+            config=config or {},
         )
         self.save(job)
         return job

@@ -32,6 +32,7 @@ from inferpack.httpio.body import BodyBudget, BodyLimits
 from inferpack.httpio.protocol import EasyDLRunner
 from inferpack.jobs.runner import JobRunner
 from inferpack.jobs.store import JobStore
+from inferpack.labeling.routes import add_labeling_routes
 from inferpack.license.clock import STATE_FILE as CLOCK_STATE_FILE
 from inferpack.license.errors import LicenseError
 from inferpack.license.guard import LicenseGuard, RefusedLicense
@@ -204,6 +205,7 @@ async def init_app(config: ServerConfig) -> web.Application:
         app[DATA] = DataServices(
             DatasetStore(folder, limits), JobStore(folder, config.max_jobs), KeyCheck(folder)
         )
+    add_labeling_routes(app, config.deploy_name)
     add_console_routes(app, config.deploy_name)
     app.cleanup_ctx.append(_license_lifecycle)
     app.cleanup_ctx.append(_model_lifecycle)

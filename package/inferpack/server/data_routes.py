@@ -98,7 +98,13 @@ async def validate_dataset(request: web.Request) -> web.Response:
     return json_response(await validation(state, data, request.match_info["id"]))
 
 
-def create_job(state: ServerState, data: DataServices, fields: dict[str, Any], kind: str) -> Job:
+def create_job(
+    state: ServerState,
+    data: DataServices,
+    fields: dict[str, Any],
+    kind: str,
+    config: dict[str, Any] | None = None,
+) -> Job:
     dataset_id = fields.get("dataset", fields.get("dataset_id"))
     if dataset_id is None:
         raise MissingParameter("the dataset field is missing")
@@ -110,7 +116,7 @@ def create_job(state: ServerState, data: DataServices, fields: dict[str, Any], k
             raise InvalidArgument(
                 f"dataset {dataset_id} is labelled for {task}; this model does {state.spec.task}"
             )
-    job = data.jobs.create(kind, dataset_id, data.datasets, threshold)
+    job = data.jobs.create(kind, dataset_id, data.datasets, threshold, config)
     if data.runner is not None:
         data.runner.wake()
     return job
@@ -157,7 +163,7 @@ async def delete_job(request: web.Request) -> web.Response:
     return json_response({"deleted": request.match_info["id"]})
 
 
-def _int_query(request: web.Request, name: str, default: int) -> int:
+def int_query(request: web.Request, name: str, default: int) -> int:
     value = request.query.get(name)
     if value is None:
         return default
@@ -173,7 +179,7 @@ def sorted_lines(data: DataServices, job_id: str) -> list[dict[str, Any]]:
 async def job_results(request: web.Request) -> web.Response:
     _, data = services(request)
     job = data.jobs.get(request.match_info["id"])
-    offset, limit = _int_query(request, "offset", 0), _int_query(request, "limit", 1000)
+    offset, limit = int_query(request, "offset", 0), int_query(request, "limit", 1000)
     lines = await asyncio.to_thread(sorted_lines, data, job.id)
     page = lines[offset : offset + limit]
     more = offset + len(page) < len(lines)

@@ -1,0 +1,99 @@
+"""A finished labeling task's proposals, in the seed's sample shape, kept beside its results:
+
+<data>/jobs/<ID>/proposals.json   {"samples": [...]} written atomically once all images are done
+
+A sample is an image of the dataset (``sample_id``: its path in the dataset). Its labels are
+the model's proposals at the task's threshold (type 0: a class, type 1: a box given by its
+corners in ``property["@modelarts:feature"]``); its metadata the hard-example verdict. An
+auto-label task lists the hardest first, so a person reviews those before the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from inferpack.bundle import ModelSpec
+from inferpack.datasets.items import Dataset
+from inferpack.fileio import write_atomic
+from inferpack.jobs.records import Job
+from inferpack.labeling.hard import HARD_AT, Hardness, hardness
+
+PROPOSALS_FILE = "proposals.json"
+CLASSIFICATION, DETECTION = 0, 1  # ModelArts' label types
+
+
+def proposal_threshold(job: Job, spec: ModelSpec) -> float:
+    return spec.output.threshold if job.threshold is None else job.threshold
+
+
+def _labels(results: list[dict[str, Any]], task: str, threshold: float) -> list[dict[str, Any]]:
+    if task == "classification":
+        return [
+            {"name": r["name"], "type": CLASSIFICATION, "score": r["score"], "property": {}}
+            for r in results[:1]
+        ]
+    labels = []
+    for r in results:
+        if r["score"] < threshold:
+            continue
+        box = r["location"]
+        corners = [[box["left"], box["top"]], [box["left"] + box["width"], box["top"] + box["height"]]]
+        labels.append(
+            {
+                "name": r["name"],
+                "type": DETECTION,
+                "score": r["score"],
+                "property": {"@modelarts:shape": "bndbox", "@modelarts:feature": corners},
+            }
+        )
+    return labels
+
+
+def _sample(
+    dataset: Dataset, line: dict[str, Any], labels: list[dict[str, Any]], verdict: Hardness
+) -> dict[str, Any]:
+    item = dataset.items[int(line["index"])]
+    labelled = item.label is not None or bool(item.boxes)
+    return {
+        "sample_id": item.path,
+        "labels": labels,
+        "metadata": {
+            "@modelarts:hard": verdict.hard,
+            "@modelarts:hard_coefficient": verdict.coefficient,
+            "@modelarts:hard_reasons": list(verdict.reasons),
+            "@modelarts:size": [line.get("width"), line.get("height"), 3],
+        },
+        "sample_status": "MANUAL_ANNOTATION" if labelled else "UN_ANNOTATION",
+        **({"error": line["error"]} if "error" in line else {}),
+    }
+
+
+def write_proposals(
+    home: Path, dataset: Dataset, lines: list[dict[str, Any]], spec: ModelSpec, job: Job
+) -> dict[str, Any]:
+    """Writes ``proposals.json``; returns the task's result counts."""
+    lines = sorted(lines, key=lambda line: int(line["index"]))
+    threshold = proposal_threshold(job, spec)
+    verdicts = hardness(lines, spec.task, threshold, job.config)
+    samples = [
+        _sample(dataset, line, _labels(line.get("results", []), spec.task, threshold), verdict)
+        for line, verdict in zip(lines, verdicts, strict=True)
+    ]
+    if job.config.get("task_type") == "auto-label":
+        samples.sort(key=lambda s: -float(s["metadata"]["@modelarts:hard_coefficient"]))
+    write_atomic(home / PROPOSALS_FILE, json.dumps({"samples": samples}).encode())
+    return {
+        "total_sample_count": len(samples),
+        "annotated_sample_count": sum(bool(s["labels"]) for s in samples),
+        "hard_sample_count": sum(v.coefficient >= HARD_AT for v in verdicts),
+    }
+
+
+def read_proposals(home: Path) -> list[dict[str, Any]]:
+    path = home / PROPOSALS_FILE
+    if not path.is_file():
+        return []
+    samples: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["samples"]
+    return samples
