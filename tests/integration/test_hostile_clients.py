@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import random
 import zlib
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from aiohttp.test_utils import TestClient
 from tests.conftest import RED, b64, encode, solid
 from tests.integration.conftest import StartServer
 from tests.integration.test_errors import URL, expect_error
+from tests.integration.test_fuzz import DOCUMENTED
 
 BODY = orjson.dumps({"image": b64(encode(solid(RED)))})
 
@@ -142,3 +144,18 @@ async def test_top_num_with_5000_digits_336001(client: TestClient[Any, Any], whe
         )
         response = await client.post(URL, data=payload, headers={"Content-Type": "application/json"})
     await expect_error(response, 336001, 400, "5000 digits")
+
+
+async def test_encoded_body_fuzz_gives_a_result_or_a_documented_error(client: TestClient[Any, Any]) -> None:
+    rng = random.Random(20261204)
+    codings = ["gzip", "deflate", "identity", "br", "zstd", "gzip, gzip", "x-gzip", "GZIP", " ", "gzip;q=1"]
+    for _ in range(150):
+        coding = rng.choice(codings)
+        data = rng.choice([BODY, rng.randbytes(rng.randrange(200)), BODY[: rng.randrange(len(BODY))]])
+        if rng.random() < 0.6:
+            data = gzip.compress(data) if rng.random() < 0.5 else zlib.compress(data)
+            if rng.random() < 0.3:
+                data = data[: rng.randrange(len(data))]
+        response = await client.post(URL, data=data, headers={"Content-Encoding": coding})
+        answer = await response.json()
+        assert response.status == 200 or answer["error_code"] in DOCUMENTED, (coding, data[:40], answer)
