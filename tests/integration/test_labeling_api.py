@@ -5,11 +5,12 @@ changes nothing."""
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from inferpack.datasets.readers import read_dataset
-from inferpack.demo.datasets import degraded_classification_dataset, detection_dataset
+from inferpack.demo.datasets import classification_dataset, degraded_classification_dataset, detection_dataset
 from inferpack.demo.shapes import LABELS
 from tests.integration.conftest import StartServer
 from tests.integration.labeling_support import proposals, run_task, serve_dataset
@@ -154,3 +155,24 @@ async def test_bad_input_is_refused_and_changes_nothing(start_server: StartServe
     assert (await client.get(f"{tasks}/{task['task_id']}x", headers=headers)).status == 404
     cancelled = await client.post(f"{tasks}/{task['task_id']}/cancel", headers=headers)
     assert cancelled.status == 409  # already done
+
+
+async def test_auto_grouping_is_much_purer_than_chance(start_server: StartServer, tmp_path: Path) -> None:
+    folder = classification_dataset(tmp_path / "shapes", 90, HELD_OUT_SEED)
+    client, headers = await serve_dataset(
+        start_server, tmp_path / "state", "shapes-classifier", folder, "shapes"
+    )
+    task = await run_task(
+        client, headers, "shapes", {"task_type": "auto-grouping", "config": {"n_clusters": 3}}
+    )
+    assert task["state"] == "done" and len(task["result"]["groups"]) == 3, task
+    url = f"/demo/datasets/shapes/tasks/{task['task_id']}/groups"
+    groups = (await (await client.get(url, headers=headers)).json())["groups"]
+    members = [path for g in groups for path in g["members"]]
+    assert sorted(members) == sorted(item.path for item in read_dataset(folder).items)
+    assert all(set(g["representatives"]) <= set(g["members"]) and g["representatives"] for g in groups)
+    majority = sum(Counter(path.split("/")[0] for path in g["members"]).most_common(1)[0][1] for g in groups)
+    chance = Counter(path.split("/")[0] for path in members).most_common(1)[0][1]
+    purity = majority / len(members)
+    print(f"auto-grouping purity {purity:.3f} (chance {chance / len(members):.3f}) on {len(members)} shapes")
+    assert purity >= 0.8 and purity >= chance / len(members) + 0.4

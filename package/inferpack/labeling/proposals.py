@@ -1,6 +1,7 @@
 """A finished labeling task's proposals, in the seed's sample shape, kept beside its results:
 
 <data>/jobs/<ID>/proposals.json   {"samples": [...]} written atomically once all images are done
+<data>/jobs/<ID>/groups.json      an auto-grouping task's {"groups": [{group, size, members, ...}]}
 
 A sample is an image of the dataset (``sample_id``: its path in the dataset). Its labels are
 the model's proposals at the task's threshold (type 0: a class, type 1: a box given by its
@@ -14,13 +15,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from inferpack.bundle import ModelSpec
 from inferpack.datasets.items import Dataset
 from inferpack.fileio import write_atomic
 from inferpack.jobs.records import Job
+from inferpack.labeling.grouping import features, group
 from inferpack.labeling.hard import HARD_AT, Hardness, hardness
 
 PROPOSALS_FILE = "proposals.json"
+GROUPS_FILE = "groups.json"
 CLASSIFICATION, DETECTION = 0, 1  # ModelArts' label types
 
 
@@ -81,19 +86,34 @@ def write_proposals(
         _sample(dataset, line, _labels(line.get("results", []), spec.task, threshold), verdict)
         for line, verdict in zip(lines, verdicts, strict=True)
     ]
-    if job.config.get("task_type") == "auto-label":
-        samples.sort(key=lambda s: -float(s["metadata"]["@modelarts:hard_coefficient"]))
-    write_atomic(home / PROPOSALS_FILE, json.dumps({"samples": samples}).encode())
-    return {
+    counts: dict[str, Any] = {
         "total_sample_count": len(samples),
         "annotated_sample_count": sum(bool(s["labels"]) for s in samples),
         "hard_sample_count": sum(v.coefficient >= HARD_AT for v in verdicts),
     }
+    if job.config.get("task_type") == "auto-label":
+        samples.sort(key=lambda s: -float(s["metadata"]["@modelarts:hard_coefficient"]))
+    if job.config.get("task_type") == "auto-grouping":
+        answered = [line for line in lines if "error" not in line]
+        vectors = np.stack([features(line, spec.labels) for line in answered])
+        ids = [dataset.items[int(line["index"])].path for line in answered]
+        groups = group(ids, vectors, int(job.config.get("n_clusters", 3)))
+        write_atomic(home / GROUPS_FILE, json.dumps({"groups": groups}).encode())
+        counts["groups"] = [{k: g[k] for k in ("group", "size", "representatives")} for g in groups]
+    write_atomic(home / PROPOSALS_FILE, json.dumps({"samples": samples}).encode())
+    return counts
+
+
+def _read(path: Path, key: str) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    entries: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))[key]
+    return entries
 
 
 def read_proposals(home: Path) -> list[dict[str, Any]]:
-    path = home / PROPOSALS_FILE
-    if not path.is_file():
-        return []
-    samples: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["samples"]
-    return samples
+    return _read(home / PROPOSALS_FILE, "samples")
+
+
+def read_groups(home: Path) -> list[dict[str, Any]]:
+    return _read(home / GROUPS_FILE, "groups")

@@ -6,6 +6,7 @@ Under /NAME/datasets/{dataset_id}:
 |----------------------------------|-------------------------------------------------------------|
 | POST tasks                       | {"task_type", "config"} → {"task_id"}                       |
 | GET  tasks, tasks/{task_id}      | list, show (progress, status, events)                       |
+| GET  tasks/{task_id}/groups      | an auto-grouping task's groups: members, representatives    |
 | POST tasks/{task_id}/cancel      | cancel                                                      |
 | GET  auto-annotations/samples    | proposals; offset, limit, task_id, hard, label, min/max_score |
 | PUT  data-annotations/samples    | confirm labels into the dataset                             |
@@ -22,7 +23,8 @@ from inferpack.datasets.store import check_id
 from inferpack.errors import Conflict, InvalidArgument, NotFound
 from inferpack.jobs.records import Job
 from inferpack.labeling import confirm
-from inferpack.labeling.proposals import read_proposals
+from inferpack.labeling.grouping import available
+from inferpack.labeling.proposals import read_groups, read_proposals
 from inferpack.labeling.tasks import task_config, task_view
 from inferpack.server.data import DataServices, read_fields, services
 from inferpack.server.data_routes import create_job, int_query
@@ -41,6 +43,10 @@ async def start_task(request: web.Request) -> web.Response:
     fields = await read_fields(request)
     state, data = services(request, fields)
     config = task_config(fields)
+    if config["task_type"] == "auto-grouping" and not available():
+        raise InvalidArgument(
+            "auto-grouping needs scikit-learn on the server: pip install 'inferpack[labeling]'"
+        )
     dataset_id = check_id(request.match_info["dataset_id"])
     job = create_job(
         state, data, {"dataset": dataset_id, "threshold": fields.get("threshold")}, "label", config
@@ -59,6 +65,15 @@ async def list_tasks(request: web.Request) -> web.Response:
 async def show_task(request: web.Request) -> web.Response:
     _, data = services(request)
     return json_response(task_view(_task(data, request)))
+
+
+async def task_groups(request: web.Request) -> web.Response:
+    _, data = services(request)
+    job = _task(data, request)
+    groups = await asyncio.to_thread(read_groups, data.jobs.home(job.id))
+    if job.config.get("task_type") != "auto-grouping" or (job.state == "done" and not groups):
+        raise NotFound(f"task {job.id} is a {job.config.get('task_type')} task: it has no groups")
+    return json_response({"task_id": job.id, "state": job.state, "groups": groups})
 
 
 async def cancel_task(request: web.Request) -> web.Response:
@@ -128,6 +143,7 @@ def add_labeling_routes(app: web.Application, deploy_name: str) -> None:
     router.add_post(f"{base}/tasks", start_task, name="label_tasks")
     router.add_get(f"{base}/tasks", list_tasks, name="label_tasks_list")
     router.add_get(f"{base}/tasks/{{task_id}}", show_task, name="label_task")
+    router.add_get(f"{base}/tasks/{{task_id}}/groups", task_groups, name="label_task_groups")
     router.add_post(f"{base}/tasks/{{task_id}}/cancel", cancel_task, name="label_task_cancel")
     router.add_get(f"{base}/auto-annotations/samples", auto_annotations, name="auto_annotations")
     router.add_put(f"{base}/data-annotations/samples", confirm_samples, name="confirm_annotations")
