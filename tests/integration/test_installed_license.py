@@ -26,8 +26,10 @@ import psutil
 import pytest
 
 from inferpack.deploy.layout import ServiceLayout
+from inferpack.deploy.pack import SOURCE_ROOT, pinned_sources
 from inferpack.deploy.process_runtime import ProcessRuntime
 from inferpack.license.fingerprint import LicenseRequest, collect
+from inferpack.license.keys import public_pem
 from inferpack.license.licfile import issue_license
 from tests.conftest import RED, b64, encode, solid
 from tests.onnx_models import colour_classifier
@@ -83,8 +85,10 @@ class Host:
             env={**os.environ, "INFERPACK_PACKAGE_ROOT": str(self.package), **(env or {})},
         )
 
-    def install(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.inferpack("install", NAME, "--runtime", "process", "--port", str(self.port), *args)
+    def install(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return self.inferpack(
+            "install", NAME, "--runtime", "process", "--port", str(self.port), *args, env=env
+        )
 
     def predict(self) -> tuple[int, dict[str, Any]]:
         request = urllib.request.Request(
@@ -221,3 +225,32 @@ def test_settings_json_cannot_reach_development_mode_or_another_host_root(host: 
     started = host.inferpack("start", NAME, env=HOSTILE_ENV)
     assert started.returncode == 0, started.stdout + started.stderr
     host.serves()  # tuning is allowed, and the live host root was kept despite the environment
+
+
+def test_a_build_that_pins_the_vendor_key_trusts_no_other(host: Host, tmp_path: Path) -> None:
+    """What a shipped wheel is: this tree with the vendor key pinned by `pack` (on PYTHONPATH, for
+    the installer and the servers it starts). A package re-signed with another key and a license
+    self-issued with it, or the work root's vendor.pub swapped, get nowhere."""
+    build = pinned_sources(SOURCE_ROOT, tmp_path / "build", public_pem(host.vendor.key.public_key()))
+    shipped = {"PYTHONPATH": str(build / "package")}
+    attacker = make_vendor(tmp_path / "attacker")
+    (tmp_path / "forged").mkdir()
+    model = colour_classifier(tmp_path / "model")
+    forged = make_package(tmp_path / "forged", attacker, model, fake_wheels(tmp_path / "wheels"), name=NAME)
+    forged_root = unpack(forged[0], tmp_path / "forged-package")
+    issue(attacker, forged_root / "licenses" / f"{NAME}.lic", days=3650)
+    refused = host.install(env={**shipped, "INFERPACK_PACKAGE_ROOT": str(forged_root)})
+    assert refused.returncode == 1 and "than this inferpack pins" in refused.stderr, refused.stderr
+    assert not host.layout.settings.exists()
+
+    issue(host.vendor, host.package / "licenses" / f"{NAME}.lic")
+    installed = host.install(env=shipped)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    host.serves()
+    host.layout.vendor_key.write_bytes(attacker.public.read_bytes())  # the work root's copy swapped
+    self_issued = issue(attacker, tmp_path / "self-issued.lic", days=3650)
+    lu = host.inferpack("lu", NAME, str(self_issued), env=shipped)
+    assert lu.returncode == 1 and "signed by another key" in lu.stderr, lu.stderr
+    host.serves()
+    host.layout.license_file.write_text(self_issued.read_text())  # past lu, by hand
+    until(lambda: host.refuses("signed by another key"), timeout_s=5)

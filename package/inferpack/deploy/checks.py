@@ -21,6 +21,7 @@ from inferpack.license.errors import LicenseError
 from inferpack.license.fingerprint import collect
 from inferpack.license.keys import load_public_key
 from inferpack.license.licfile import License, parse_license
+from inferpack.license.pinned import IMAGE_LABEL
 from inferpack.license.verify import verify_license
 
 
@@ -111,7 +112,8 @@ def check_port(port: int, held_by_us: bool, bind: str = ALL_INTERFACES) -> Check
     )
 
 
-def check_image(image: str | None) -> Check:
+def check_image(image: str | None, key_id: str | None = None) -> Check:
+    """The image is loaded, and (``key_id``: the package's vendor key) pins that very key."""
     import docker
     import docker.errors
 
@@ -123,6 +125,14 @@ def check_image(image: str | None) -> Check:
         return Check("image", False, f"{image} is not loaded", "run: bash original/download.sh")
     except docker.errors.DockerException as exc:
         return Check("image", False, f"cannot ask Docker about {image}: {exc}")
+    pinned = found.labels.get(IMAGE_LABEL)
+    if key_id is not None and pinned != key_id:
+        return Check(
+            "image",
+            False,
+            f"{image} pins vendor key {pinned or 'none'}, the package is signed by {key_id}",
+            "use the image of this package, loaded by bash original/download.sh",
+        )
     return Check("image", True, f"{image} ({found.short_id})")
 
 

@@ -422,7 +422,8 @@ def _snapshot_sources(source_root: Path, dest: Path) -> Path:
     names = ["package/Dockerfile", "pyproject.toml", "README.md"]
     package = source_root / "package" / "inferpack"
     for path in [*(source_root / name for name in names), *_files(package)]:
-        if path.is_file() and path.suffix != ".pyc" and "__pycache__" not in path.parts:
+        # A key pinned in a working tree by hand is never built in: `pack` pins the vendor's.
+        if path.is_file() and path.suffix not in (".pyc", ".pub") and "__pycache__" not in path.parts:
             target = dest / path.relative_to(source_root)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)

@@ -8,6 +8,9 @@ which lists the digest of every layer, and Docker checks the layers against it w
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +18,8 @@ from typing import TYPE_CHECKING
 from inferpack.deploy import image
 from inferpack.deploy.manifest import Manifest, PackageError
 from inferpack.deploy.verify import verify_package
+from inferpack.license.keys import key_id, load_public_key
+from inferpack.license.pinned import IMAGE_LABEL, IMAGE_PATH, PINNED_KEY_NAME
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -42,6 +47,28 @@ def resolve_image(client: DockerClient, ref: str | None) -> tuple[str, str]:
     if tag not in found.tags:  # e.g. an image id was given: the installer needs a name
         raise PackageError(f"give the image as repository:tag, not {ref} (its tags: {found.tags})")
     return tag, str(found.id)
+
+
+def pin_image(client: DockerClient, tag: str, vendor_pem: bytes) -> tuple[str, str]:
+    """``(tag, id)`` of ``tag`` with the vendor key baked in where the server reads its pinned key,
+    and labelled with its id: one small layer, tagged ``TAG-kKEYID`` and reused while it exists
+    (so update packages of the same release name the same image id)."""
+    import docker
+
+    kid = key_id(load_public_key(vendor_pem))
+    repository, _, base = tag.rpartition(":")
+    pinned = f"{repository}:{base}-k{kid}"
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        found = client.images.get(pinned)
+        if found.labels.get(IMAGE_LABEL) == kid:
+            return pinned, str(found.id)
+    with tempfile.TemporaryDirectory(prefix="inferpack-pin-") as tmp:
+        context = Path(tmp)
+        (context / PINNED_KEY_NAME).write_bytes(vendor_pem)
+        os.utime(context / PINNED_KEY_NAME, (0, 0))
+        (context / "Dockerfile").write_text(f"FROM {tag}\nCOPY {PINNED_KEY_NAME} {IMAGE_PATH}\n")
+        image._docker_build(client, context, pinned, {}, {IMAGE_LABEL: kid})
+    return pinned, str(client.images.get(pinned).id)
 
 
 def save_image(client: DockerClient, tag: str, dest: Path) -> None:

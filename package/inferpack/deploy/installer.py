@@ -153,7 +153,7 @@ class Installer:
                 ),
             ]
             if runtime.name in IMAGE_RUNTIMES:
-                preflight.append(checks.check_image(manifest.image.tag))
+                preflight.append(checks.check_image(manifest.image.tag, manifest.key_id))
             if options.gpu is not None or manifest.gpu:
                 preflight.append(checks.check_gpu(options.gpu or 0))
                 if runtime.name == "docker":

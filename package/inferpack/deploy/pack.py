@@ -44,6 +44,7 @@ from inferpack.deploy.manifest import (
 from inferpack.deploy.package_texts import licenses_readme, package_readme
 from inferpack.fileio import open_atomic
 from inferpack.license.keys import key_id, public_pem
+from inferpack.license.pinned import SOURCE_PATH
 from inferpack.names import DEPLOY_NAME_RULE, is_deploy_name
 
 SOURCE_ROOT = image.SOURCE_ROOT
@@ -147,11 +148,14 @@ def build_package(
     return target, manifest
 
 
-def build_inferpack_wheel(dest: Path, wheels: Path, epoch: int, source_root: Path = SOURCE_ROOT) -> Path:
+def build_inferpack_wheel(
+    dest: Path, wheels: Path, epoch: int, source_root: Path = SOURCE_ROOT, vendor_pem: bytes | None = None
+) -> Path:
     """The inferpack wheel from a snapshot of the source tree, its zip times set to ``epoch``
-    (SOURCE_DATE_EPOCH) so the same sources give the same wheel; setuptools from ``wheels``."""
+    (SOURCE_DATE_EPOCH) so the same sources give the same wheel; setuptools from ``wheels``.
+    ``vendor_pem``: the vendor key the wheel pins (license/pinned.py), as every shipped one does."""
     with tempfile.TemporaryDirectory(prefix="inferpack-wheel-") as tmp:
-        sources = image._snapshot_sources(source_root, Path(tmp) / "src")
+        sources = pinned_sources(source_root, Path(tmp) / "src", vendor_pem)
         result = subprocess.run(
             [
                 sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps",
@@ -167,6 +171,14 @@ def build_inferpack_wheel(dest: Path, wheels: Path, epoch: int, source_root: Pat
         raise PackageError(f"building the inferpack wheel failed:\n{tail}")
     (wheel,) = dest.glob("inferpack-*.whl")
     return wheel
+
+
+def pinned_sources(source_root: Path, dest: Path, vendor_pem: bytes | None) -> Path:
+    """The snapshot a wheel is built from (``dest``), pinning ``vendor_pem`` when given."""
+    sources = image._snapshot_sources(source_root, dest)
+    if vendor_pem is not None:
+        (sources / SOURCE_PATH).write_bytes(vendor_pem)
+    return sources
 
 
 def _copy(source: Path, dest: Path) -> None:

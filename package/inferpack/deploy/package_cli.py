@@ -22,7 +22,7 @@ from pathlib import Path
 
 from inferpack.cli_errors import one_line_errors
 from inferpack.deploy import image
-from inferpack.deploy.images import load_package_image, resolve_image, save_image
+from inferpack.deploy.images import load_package_image, pin_image, resolve_image, save_image
 from inferpack.deploy.manifest import PackageError
 from inferpack.deploy.pack import (
     SOURCE_ROOT,
@@ -36,7 +36,7 @@ from inferpack.deploy.pack import (
 from inferpack.deploy.verify import verify_package
 from inferpack.errors import BundleError, ConfigError
 from inferpack.license.errors import LicenseError
-from inferpack.license.keys import load_private_key
+from inferpack.license.keys import load_private_key, public_pem
 from inferpack.quantize import QuantizeError
 
 _FAILURES = (
@@ -106,13 +106,16 @@ def _pack_bundle(args: argparse.Namespace) -> int:
     check_model(args.model_dir)
     _step(f"model bundle {args.model_dir} loads with onnxruntime", started)
     client = image.docker_client()
-    tag, image_id = resolve_image(client, args.image)
-    _step(f"image {tag} ({image_id})", started)
+    vendor_pem = public_pem(private_key.public_key())
+    tag, image_id = pin_image(client, resolve_image(client, args.image)[0], vendor_pem)
+    _step(f"image {tag} ({image_id}), the vendor key pinned in it", started)
     created = _created()
     with tempfile.TemporaryDirectory(prefix=".pack-inputs-", dir=args.out) as tmp:
         requirements = SOURCE_ROOT / "package" / "requirements.txt"
         cached = image.download_wheels(requirements, SOURCE_ROOT / ".cache" / "wheels")
-        inferpack_wheel = build_inferpack_wheel(Path(tmp), cached, int(created.timestamp()))
+        inferpack_wheel = build_inferpack_wheel(
+            Path(tmp), cached, int(created.timestamp()), vendor_pem=vendor_pem
+        )
         _step(f"wheels: {inferpack_wheel.name} and the pinned runtime wheels", started)
         tarball = None
         if args.type == "full":

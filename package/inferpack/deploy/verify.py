@@ -7,13 +7,14 @@ What this proves, and what it cannot:
 - With ``pinned_key`` (the vendor key recorded in the work root at the first install), the package
   must also be signed by that very key. This is how updates are checked: by the inferpack already
   installed, against the key it already trusts, so a package from anyone else is refused.
-- On a FIRST install there is nothing pinned yet, and a package carries its own ``vendor.pub``:
-  someone who replaces the whole package can sign it with their own key. The trust anchor then
-  lies outside the package: the vendor key id in the delivery note (printed here and by
-  ``inferpack pack``; the operator compares them), and the license, which the vendor signs with
-  the same key and which arrives separately: it does not verify against a substituted key.
-  The bootstrap (``install.py``) can only check the wheels against manifest.json's hashes before
-  this code exists on the host, for the same reason.
+- Always, when this inferpack is a shipped build (``license/pinned.py``), the package must be
+  signed by the vendor key pinned in this very code: on a FIRST install too, a package re-signed
+  with another key (its own ``vendor.pub``, its own licenses) is refused by the installer the
+  package's genuine wheel made. Getting past that means rebuilding the inferpack wheel (process
+  runtime) and the server image (docker runtime, whose label the installer also compares), and
+  the signed manifest names both by hash and id: see licenses/README.md for what that leaves.
+  The bootstrap (``install.py``) checks the wheels against manifest.json's hashes before this
+  code exists on the host, so a wholesale rebuilt package is the limit of any offline check.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from inferpack.deploy.manifest import (
 )
 from inferpack.license.errors import LicenseError
 from inferpack.license.keys import key_id, load_public_key
+from inferpack.license.pinned import pinned_key as build_pinned_key
 
 # What the host itself adds to a package the operator works in (``in_place``): the venv that
 # install.py makes beside itself from the (checked) wheels, and the operator's files in
@@ -66,6 +68,11 @@ def verify_package(root: Path, *, pinned_key: Path | None, in_place: bool = Fals
             raise PackageError(
                 f"package signed by another vendor key (id {key_id(vendor)}, installed id {key_id(pinned)})"
             )
+    if (built_in := build_pinned_key()) is not None and _raw(built_in) != _raw(vendor):
+        raise PackageError(
+            f"package signed by another vendor key (id {key_id(vendor)}) than this inferpack pins "
+            f"(id {key_id(built_in)})"
+        )
     check_signature(data, _read_regular(root, SIGNATURE), vendor)
     manifest = parse_manifest(data)
     if manifest.key_id != key_id(vendor):

@@ -18,6 +18,9 @@ from inferpack.license.keys import load_public_key
 
 PINNED_KEY_NAME = "pinned_vendor.pub"
 PINNED_KEY_FILE = Path(__file__).with_name(PINNED_KEY_NAME)
+SOURCE_PATH = f"package/inferpack/license/{PINNED_KEY_NAME}"  # in a source tree (the wheel's)
+IMAGE_PATH = f"/opt/inferpack/app/inferpack/license/{PINNED_KEY_NAME}"  # in the server image
+IMAGE_LABEL = "io.inferpack.vendor-key-id"  # the pinned key's id, for the installer to compare
 
 
 def pinned_key() -> Ed25519PublicKey | None:
