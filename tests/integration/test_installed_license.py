@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -49,8 +50,6 @@ HOSTILE_ENV = {
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -108,6 +107,13 @@ class Host:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read())
+
+    def get(self, path: str, address: str = "127.0.0.1", spoof: bool = False) -> tuple[int, bytes]:
+        """GET on the public port from ``address``; ``spoof``: claiming the front's loopback peer."""
+        headers = {"X-Inferpack-Peer": "127.0.0.1"} if spoof else {}
+        request = urllib.request.Request(f"http://{address}:{self.port}{path}", headers=headers)
+        with NO_PROXY.open(request, timeout=10) as response:
+            return response.status, response.read()
 
     def refuses(self, fragment: str) -> None:
         status, body = self.predict()
@@ -247,6 +253,7 @@ def test_a_build_that_pins_the_vendor_key_trusts_no_other(host: Host, tmp_path: 
     installed = host.install(env=shipped)
     assert installed.returncode == 0, installed.stdout + installed.stderr
     host.serves()
+    license_identity_only_for_local_callers(host)
     host.layout.vendor_key.write_bytes(attacker.public.read_bytes())  # the work root's copy swapped
     self_issued = issue(attacker, tmp_path / "self-issued.lic", days=3650)
     lu = host.inferpack("lu", NAME, str(self_issued), env=shipped)
@@ -254,3 +261,27 @@ def test_a_build_that_pins_the_vendor_key_trusts_no_other(host: Host, tmp_path: 
     host.serves()
     host.layout.license_file.write_text(self_issued.read_text())  # past lu, by hand
     until(lambda: host.refuses("signed by another key"), timeout_s=5)
+
+
+def license_identity_only_for_local_callers(host: Host) -> None:
+    """/info through the front: licensee, issue id, key id and expiry for a caller on this machine,
+    the verdict alone for anyone else (a spoofed peer header included); /metrics for all, with no
+    license identity in it."""
+    local = json.loads(host.get("/info")[1])["license"]
+    assert local["valid"] is True and {"licensee", "issue_id", "key_id", "not_after"} <= local.keys()
+    outside = this_machines_other_address()
+    for spoof in (False, True):
+        remote = json.loads(host.get("/info", outside, spoof=spoof)[1])["license"]
+        assert remote == {"required": True, "valid": True, "reason": "license valid"}, remote
+    status, metrics = host.get("/metrics", outside)
+    assert status == 200 and b"inferpack_license_valid 1.0" in metrics
+    assert local["issue_id"].encode() not in metrics and local["key_id"].encode() not in metrics
+
+
+def this_machines_other_address() -> str:
+    """A non-loopback address of this machine: a caller from there is not local."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("10.255.255.255", 1))  # no packet is sent: this only picks the route
+        address = str(probe.getsockname()[0])
+    assert not address.startswith("127."), "this machine has no address but loopback"
+    return address

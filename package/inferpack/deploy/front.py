@@ -44,6 +44,7 @@ from inferpack.errors import InferpackError, InternalError, ModelUnavailable
 from inferpack.httpio.body import BodyBudget, BodyLimits, held_body
 from inferpack.httpio.protocol import EasyDLRunner
 from inferpack.logs import setup_logging
+from inferpack.server.peer import PEER_HEADER
 
 log = logging.getLogger("inferpack.front")
 
@@ -245,6 +246,7 @@ def _request_headers(request: web.Request) -> CIMultiDict[str]:
     headers = _strip_hop_by_hop(request.headers)
     prior = headers.popall("X-Forwarded-For", [])
     headers["X-Forwarded-For"] = ", ".join([*prior, request.remote or "unknown"])
+    headers[PEER_HEADER] = request.remote or "unknown"  # replaces a client's: the backend trusts it
     return headers
 
 

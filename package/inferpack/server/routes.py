@@ -12,6 +12,7 @@ from inferpack.bundle import ROUTE_BY_TASK
 from inferpack.model import Model
 from inferpack.server.metrics import CONTENT_TYPE
 from inferpack.server.middleware import json_response
+from inferpack.server.peer import local_caller
 from inferpack.server.request import PredictRequest, is_raw_form, parse_json_body, parse_raw_body
 from inferpack.server.serving import admitted
 from inferpack.server.state import LOG_ID, STATE, ServerState, predict_path
@@ -71,7 +72,8 @@ async def info(request: web.Request) -> web.Response:
             "decode_workers": config.decode_workers,
         },
         "ready": not state.readiness_problems(),
-        "license": state.license_summary(),
+        # Who holds the license is the operator's business, not every client's.
+        "license": state.license_summary(identity=local_caller(request)),
         "uptime_s": round(time.time() - state.started_at, 1),
     }
     return json_response(body)

@@ -55,11 +55,13 @@ class ServerState:
             return exc.error_msg
         return None
 
-    def license_summary(self) -> dict[str, Any]:
+    def license_summary(self, identity: bool) -> dict[str, Any]:
+        """``identity``: licensee, issue id, key id, dates and limits too (for local callers only)."""
         if self.license is None:
             return {"required": False, "status": "development mode: no license enforced"}
         state = self.license.state
-        return {"required": True, "valid": state.valid, "reason": state.reason, **state.summary()}
+        verdict = {"required": True, "valid": state.valid, "reason": state.reason}
+        return {**verdict, **state.summary()} if identity else verdict
 
     def admit_rate(self) -> None:
         """Raises 336100 beyond the licensed max_qps (which a new license may change at any time)."""
