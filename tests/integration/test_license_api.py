@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -195,6 +196,33 @@ async def test_clock_back_within_tolerance(
     guard = ClockGuard(tmp_path / "state" / "license-clock.json", clock_key(collect(host.root)))
     guard.check(datetime.now(UTC) + timedelta(hours=2))
     await serves(await licensed(ready=True))
+
+
+async def test_clock_state_deleted_but_the_servers_own_files_remember(
+    licensed: Any, vendor: Vendor, host: FakeHost, tmp_path: Path
+) -> None:
+    """Deleting the clock state no longer resets the guard: the server's log, written while the
+    clock said three days later, is a witness."""
+    vendor.issue(host.root, tmp_path / "license" / "license.lic")
+    log = tmp_path / "logs" / "server.log"
+    log.parent.mkdir()
+    log.write_text("written three days from now\n")
+    ahead = (datetime.now(UTC) + timedelta(days=3)).timestamp()
+    os.utime(log, (ahead, ahead))
+    assert not (tmp_path / "state" / "license-clock.json").exists()
+    await refused(await licensed(log_dir=log.parent), "clock rolled back")
+
+
+async def test_a_clock_state_that_cannot_be_written_warns_and_keeps_serving(
+    licensed: Any, vendor: Vendor, host: FakeHost, tmp_path: Path
+) -> None:
+    vendor.issue(host.root, tmp_path / "license" / "license.lic")
+    (tmp_path / "state").write_text("a file where the state folder should be: every write fails")
+    client = await licensed(ready=True)
+    await serves(client)
+    license_info = (await (await client.get("/info")).json())["license"]
+    assert license_info["valid"] is True
+    assert "cannot write the clock state" in license_info.get("clock_warning", ""), license_info
 
 
 async def test_license_removed_while_running(

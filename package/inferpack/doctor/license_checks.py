@@ -7,6 +7,7 @@ doctor gives the same answer the server will, and never moves the server's mark 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from datetime import datetime
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from inferpack.doctor.context import Service
 from inferpack.doctor.result import Result, failed, passed, warned
+from inferpack.fileio import write_atomic
 from inferpack.license._time import format_utc, utcnow
 from inferpack.license.clock import STATE_FILE as CLOCK_STATE_FILE
 from inferpack.license.clock import ClockGuard, clock_key
@@ -24,6 +26,7 @@ from inferpack.license.pinned import trusted_key
 from inferpack.license.verify import LicenseState, licensed_host, match_fingerprint, verify_license
 
 RENEW_WITHIN_DAYS = 14
+MIN_FREE_BYTES = 1 << 20
 
 
 def _request_step(name: str) -> str:
@@ -126,18 +129,26 @@ def fingerprint_check(
 
 
 def clock_check(service: Service, fingerprint: Fingerprint, now: datetime | None = None) -> Result:
-    """The server's clock guard, run on a copy of its state: rolled back beyond the tolerance?"""
+    """The server's clock guard, run on a copy of its state (and its witnesses when it has none):
+    rolled back beyond the tolerance? And can the server still write its mark?"""
     now = now or utcnow()
-    state = service.layout.state_dir / CLOCK_STATE_FILE
-    if not state.is_file():
-        return passed(
-            service.name, "clock", f"system clock {format_utc(now)}; the server has no clock mark yet"
+    layout = service.layout
+    state = layout.state_dir / CLOCK_STATE_FILE
+    if (unwritable := _unwritable(layout.state_dir)) is not None:
+        return failed(
+            service.name,
+            "clock",
+            f"the server cannot write its clock mark in {layout.state_dir} ({unwritable}): it serves "
+            "with the mark in memory, and a restart forgets what was not written",
+            f"free disk space under {layout.state_dir} (the logs are capped; look for other files)",
         )
+    witnesses = (layout.state_dir, layout.logs_dir, layout.license_file)
     with tempfile.TemporaryDirectory(prefix="inferpack-doctor-") as scratch:
         copy = Path(scratch) / CLOCK_STATE_FILE
         try:
-            shutil.copyfile(state, copy)
-            ClockGuard(copy, clock_key(fingerprint)).check(now)
+            if state.is_file():
+                shutil.copyfile(state, copy)
+            ClockGuard(copy, clock_key(fingerprint), witnesses=witnesses).check(now)
         except OSError as exc:
             return failed(
                 service.name,
@@ -156,6 +167,19 @@ def clock_check(service: Service, fingerprint: Fingerprint, now: datetime | None
     return passed(
         service.name, "clock", f"system clock {format_utc(now)} is not behind the server's last mark"
     )
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why the server could not write a small file in ``folder`` now, or None if it could."""
+    if folder.is_dir() and shutil.disk_usage(folder).free < MIN_FREE_BYTES:  # what non-root gets
+        return "the disk is full"
+    probe = folder / f".doctor-probe-{os.getpid()}"
+    try:
+        write_atomic(probe, b"\0" * 4096)
+        probe.unlink()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 def checks(service: Service, fingerprint: Fingerprint, now: datetime | None = None) -> list[Result]:

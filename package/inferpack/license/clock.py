@@ -5,10 +5,18 @@ The latest time seen is kept in a small JSON state file, MAC'd with a key bound 
 another machine, fails its check. Time moving forward is fine and advances the mark; moving back
 by more than a tolerance fails.
 
+Deleting the file does not clear the mark: a missing or unreadable file is judged against other
+witnesses of the latest time seen, which the server writes anyway: the newest modification time
+among ``witnesses`` (its logs, its state folder, the license file) and the license's own signed
+issue time. Only with every witness gone (or back-dated) does a missing file read as a first start.
+
+A full disk does not lock anyone out: a mark that cannot be written is kept in memory
+(``remembered``), logged, and reported in ``unsaved`` (the doctor FAILs it); the license is not
+refused for it. A restart then forgets what was not written; the witnesses still stand.
+
 Limits, honestly: the key derivation ships in this code, so a determined root user can forge
-the file, and a *missing* file must read as a first start (a fresh install has none), so
-deleting it also clears the mark. The guard stops casual clock games and says clearly what
-happened; it is not a secure timestamp.
+the file, and can back-date every witness (``touch -d``). The guard stops casual clock games and
+says clearly what happened; it is not a secure timestamp.
 
 Support reset (see licenses/README.md): a license issued with ``clock_reset`` re-bases the mark
 to the current time once; its issue id is recorded, so the same file never resets it again.
@@ -20,8 +28,9 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from inferpack.fileio import write_atomic
@@ -56,11 +65,42 @@ class _State:
     resets: tuple[str, ...]  # issue ids of clock-reset licenses already used
 
 
+def newest_mtime(paths: Sequence[Path]) -> tuple[datetime, Path] | None:
+    """The latest modification time among ``paths`` and what lies up to two levels inside those
+    that are folders (a service's logs/<slot>/server.log), with its path; None when none is."""
+    newest: tuple[float, Path] | None = None
+    pending = [(path, 2) for path in paths]
+    while pending:
+        path, depth = pending.pop()
+        try:
+            mtime = path.stat().st_mtime
+            inside = list(path.iterdir()) if depth and path.is_dir() else []
+        except OSError:
+            continue
+        if newest is None or mtime > newest[0]:
+            newest = (mtime, path)
+        pending.extend((child, depth - 1) for child in inside)
+    return (datetime.fromtimestamp(newest[0], UTC), newest[1]) if newest else None
+
+
 class ClockGuard:
-    def __init__(self, state_path: Path, key: bytes, tolerance: timedelta = DEFAULT_TOLERANCE) -> None:
+    def __init__(
+        self,
+        state_path: Path,
+        key: bytes,
+        tolerance: timedelta = DEFAULT_TOLERANCE,
+        *,
+        witnesses: Sequence[Path] = (),
+        remembered: datetime | None = None,
+    ) -> None:
+        """``witnesses``: files and folders whose modification times stand in for a missing
+        state file; ``remembered``: the mark kept in memory by the previous check."""
         self.state_path = state_path
         self._key = key
         self.tolerance = tolerance
+        self.witnesses = witnesses
+        self.remembered = remembered
+        self.unsaved: str | None = None  # why the mark could not be written, if it could not
 
     def _mac(self, body: dict[str, object]) -> str:
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
@@ -70,7 +110,7 @@ class ClockGuard:
         """The stored state; None on first start; LicenseError when it is unreadable or forged."""
         try:
             raw = self.state_path.read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no file there (then witnesses judge)
             return None
         except OSError as exc:
             raise LicenseError(
@@ -96,22 +136,30 @@ class ClockGuard:
             "resets": list(state.resets),
         }
         body["mac"] = self._mac(body)
+        self.remembered = state.last_seen
         try:
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.state_path, json.dumps(body).encode())
+            self.unsaved = None
         except OSError as exc:
-            # Fail closed: a guard that cannot remember time guards nothing.
-            raise LicenseError(
-                f"cannot write the clock state {self.state_path}: {exc.strerror or exc}"
-            ) from None
+            # Degrade, never lock out: the mark stays in memory (and the witnesses on disk).
+            self.unsaved = (
+                f"cannot write the clock state {self.state_path}: {exc.strerror or exc}; "
+                "the mark is kept in memory until it can be written"
+            )
+            log.warning("%s", self.unsaved)
 
-    def check(self, now: datetime, reset_id: str | None = None) -> None:
+    def check(self, now: datetime, reset_id: str | None = None, issued_at: datetime | None = None) -> None:
         """Records ``now``; LicenseError when the clock went back beyond the tolerance.
 
         ``reset_id``: the issue id of a verified clock-reset license; the first time it is seen it
-        clears a rollback or a damaged state file and is recorded as used.
+        clears a rollback or a damaged state file and is recorded as used. ``issued_at``: the
+        license's signed issue time, a witness no file operation can move.
         """
         now = require_aware(now).replace(microsecond=0)
+        if issued_at is not None and now < issued_at - self.tolerance:
+            raise LicenseError(f"clock rolled back (now {format_utc(now)}, before the license was "
+                               f"issued at {format_utc(issued_at)})")  # fmt: skip
         try:
             state = self._load()
         except LicenseError:
@@ -120,7 +168,13 @@ class ClockGuard:
             log.warning("clock state %s was damaged; reset by license %s", self.state_path, reset_id)
             self._store(_State(now, (reset_id,)))
             return
+        unwritten = self.remembered is not None and (state is None or state.last_seen < self.remembered)
+        if unwritten:
+            assert self.remembered is not None
+            state = _State(self.remembered, state.resets if state else ())  # written or not, it was seen
         if state is None:
+            if reset_id is None:
+                self._check_witnesses(now)
             self._store(_State(now, (reset_id,) if reset_id else ()))
             return
         resets = state.resets
@@ -134,5 +188,14 @@ class ClockGuard:
                 )
             log.warning("clock rollback to %s cleared by clock-reset license %s", format_utc(now), reset_id)
             self._store(_State(now, resets))
-        elif now > state.last_seen or fresh_reset:
+        elif now > state.last_seen or fresh_reset or unwritten:
             self._store(_State(max(now, state.last_seen), resets))
+
+    def _check_witnesses(self, now: datetime) -> None:
+        """With no state file: the newest witness must not be beyond the tolerance ahead of now."""
+        newest = newest_mtime(self.witnesses)
+        if newest is not None and now < newest[0] - self.tolerance:
+            raise LicenseError(
+                f"clock rolled back (now {format_utc(now)}, {newest[1]} was written at "
+                f"{format_utc(newest[0])}; the clock state {self.state_path} is missing)"
+            )

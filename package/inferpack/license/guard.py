@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -59,6 +59,7 @@ class LicenseGuard:
         deploy_name: str,
         *,
         clock_state_path: Path,
+        clock_witnesses: Sequence[Path] = (),
         root: Path = Path("/"),
         recheck_interval_s: float = 60.0,
         poll_interval_s: float = 1.0,
@@ -70,6 +71,9 @@ class LicenseGuard:
         self.public_key = public_key
         self.deploy_name = deploy_name
         self.clock_state_path = clock_state_path
+        self.clock_witnesses = clock_witnesses
+        self._clock_seen: datetime | None = None  # the mark, also when it could not be written
+        self.clock_unsaved: str | None = None  # why not, while it cannot (the doctor FAILs it)
         self.root = root
         self.recheck_interval_s = recheck_interval_s
         self.poll_interval_s = poll_interval_s
@@ -108,8 +112,16 @@ class LicenseGuard:
                 f"component(s) readable under {self.root} ({found}), at least {MIN_LIVE_COMPONENTS} needed",
                 checked_at=now,
             )
-        clock = ClockGuard(self.clock_state_path, clock_key(fingerprint), self.clock_tolerance)
-        return verify_license(text, self.public_key, self.deploy_name, fingerprint, now, clock)
+        clock = ClockGuard(
+            self.clock_state_path,
+            clock_key(fingerprint),
+            self.clock_tolerance,
+            witnesses=(self.clock_state_path.parent, *self.clock_witnesses),
+            remembered=self._clock_seen,
+        )
+        state = verify_license(text, self.public_key, self.deploy_name, fingerprint, now, clock)
+        self._clock_seen, self.clock_unsaved = clock.remembered, clock.unsaved
+        return state
 
     async def run_forever(self) -> None:
         """Checks at once, then keeps the state current until cancelled (a cheap stat per poll)."""
@@ -169,3 +181,4 @@ class RefusedLicense:
 
     max_qps: float | None = None
     max_instances: int | None = None
+    clock_unsaved: str | None = None

@@ -158,7 +158,7 @@ def verify_license(
     # a clock set far ahead by mistake (license "expired") does not leave a mark that later locks out.
     if clock_guard is not None:
         try:
-            clock_guard.check(now, lic.issue_id if lic.clock_reset else None)
+            clock_guard.check(now, lic.issue_id if lic.clock_reset else None, lic.issued_at)
         except LicenseError as exc:
             return refused(exc.reason, match)
     return LicenseState(True, "license valid", lic, match, now)

@@ -151,6 +151,8 @@ def _license_guard(config: ServerConfig) -> LicenseGuard | RefusedLicense | None
         public_key,
         config.deploy_name,
         clock_state_path=config.state_dir / CLOCK_STATE_FILE,
+        # What else this server has written: witnesses of the latest time, should the state go.
+        clock_witnesses=[config.license_file, *([config.log_dir] if config.log_dir else [])],
         root=config.host_root,
         recheck_interval_s=config.license_recheck_s,
     )

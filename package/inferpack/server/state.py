@@ -61,7 +61,10 @@ class ServerState:
             return {"required": False, "status": "development mode: no license enforced"}
         state = self.license.state
         verdict = {"required": True, "valid": state.valid, "reason": state.reason}
-        return {**verdict, **state.summary()} if identity else verdict
+        if not identity:
+            return verdict
+        warning = {"clock_warning": self.license.clock_unsaved} if self.license.clock_unsaved else {}
+        return {**verdict, **state.summary(), **warning}
 
     def admit_rate(self) -> None:
         """Raises 336100 beyond the licensed max_qps (which a new license may change at any time)."""

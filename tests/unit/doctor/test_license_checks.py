@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -126,3 +127,25 @@ def test_a_clock_moving_forward_passes_without_moving_the_mark(
     before = state.read_bytes()
     assert by_name(service, machine())["clock"][0] == "PASS"
     assert state.read_bytes() == before
+
+
+def test_a_clock_mark_the_server_cannot_write_fails(service: Service, key: Ed25519PrivateKey) -> None:
+    """The server keeps serving then (the mark in memory); the doctor is where it shows."""
+    install(service, key)
+    service.layout.state_dir.rmdir()
+    service.layout.state_dir.write_text("a file where the state folder should be")
+    status, detail, _ = by_name(service, machine())["clock"]
+    assert status == "FAIL" and "cannot write its clock mark" in detail, detail
+
+
+def test_a_deleted_clock_mark_is_judged_by_the_servers_files(
+    service: Service, key: Ed25519PrivateKey
+) -> None:
+    install(service, key)
+    log = service.layout.logs_dir / "1-0-0" / "server.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("written while the clock said three days later\n")
+    ahead = (NOW + timedelta(days=3)).timestamp()
+    os.utime(log, (ahead, ahead))
+    status, detail, _ = by_name(service, machine())["clock"]
+    assert status == "FAIL" and "clock rolled back" in detail, detail

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 from collections.abc import Callable
@@ -11,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from inferpack.license import clock
 from inferpack.license.clock import ClockGuard, clock_key
 from inferpack.license.errors import LicenseError
 from inferpack.license.fingerprint import Fingerprint, hash_component
@@ -78,18 +76,50 @@ def test_state_from_another_machine_is_refused(state: Path) -> None:
         ClockGuard(state, b"another machine's key").check(T0)
 
 
-def test_unreadable_or_unwritable_state_fails_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreadable_state_fails_closed(tmp_path: Path) -> None:
     directory = tmp_path / "dir-not-file"
     directory.mkdir()
     with pytest.raises(LicenseError, match="cannot read the clock state"):
         ClockGuard(directory, KEY).check(T0)
 
-    def disk_full(path: Path, data: bytes) -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(clock, "write_atomic", disk_full)
-    with pytest.raises(LicenseError, match=r"cannot write the clock state .*: No space left on device"):
-        ClockGuard(tmp_path / "clock.json", KEY).check(T0)
+def test_an_unwritable_state_degrades_to_memory_and_still_guards(tmp_path: Path) -> None:
+    """A full disk (here: a state folder that is a file, ENOTDIR) must not lock anyone out."""
+    blocked = tmp_path / "state"
+    blocked.write_text("not a folder")
+    guard = ClockGuard(blocked / "clock.json", KEY)
+    guard.check(T0 + timedelta(days=3))
+    assert guard.unsaved is not None and "cannot write the clock state" in guard.unsaved
+    assert guard.remembered == T0 + timedelta(days=3)
+    again = ClockGuard(blocked / "clock.json", KEY, remembered=guard.remembered)
+    with pytest.raises(LicenseError, match="clock rolled back"):
+        again.check(T0)  # the mark held in memory still counts
+    blocked.unlink()
+    blocked.mkdir()
+    writable = ClockGuard(blocked / "clock.json", KEY, remembered=guard.remembered)
+    writable.check(T0 + timedelta(days=3, hours=1))
+    assert writable.unsaved is None and _last_seen(blocked / "clock.json") == "2030-06-04T13:00:00Z"
+
+
+def test_a_deleted_state_is_judged_by_its_witnesses(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    written = logs / "server.log"
+    written.write_text("lines written while the clock said T0 + 3 days\n")
+    ahead = (T0 + timedelta(days=3)).timestamp()
+    os.utime(written, (ahead, ahead))
+    state = tmp_path / "state" / "clock.json"
+    with pytest.raises(LicenseError, match=r"clock rolled back .*server.log was written at 2030-06-04"):
+        ClockGuard(state, KEY, witnesses=[logs]).check(T0)
+    assert not state.exists()
+    ClockGuard(state, KEY, witnesses=[logs]).check(T0 + timedelta(days=2, hours=1))  # within tolerance
+    assert state.exists()
+
+
+def test_the_licenses_issue_time_is_a_witness(state: Path) -> None:
+    with pytest.raises(LicenseError, match="before the license was issued at 2030-06-05"):
+        ClockGuard(state, KEY).check(T0, issued_at=T0 + timedelta(days=4))
+    ClockGuard(state, KEY).check(T0, issued_at=T0 + timedelta(hours=2))
 
 
 def test_a_clock_reset_license_clears_a_rollback_once(state: Path) -> None:
