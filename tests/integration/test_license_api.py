@@ -75,11 +75,11 @@ def licensed(
 
     async def start(**settings: Any) -> TestClient[Any, Any]:
         settings.setdefault("ready", False)
+        settings.setdefault("state_dir", tmp_path / "state")
         return await start_server(
             colour_model,
             license_file=tmp_path / "license" / "license.lic",
             vendor_public_key=vendor.public_key,
-            state_dir=tmp_path / "state",
             host_root=host.root,
             **settings,
         )
@@ -248,6 +248,31 @@ async def test_max_qps_enforced_with_336100(
             body = await response.json()
             assert body["error_code"] == 336100 and "licensed rate" in body["error_msg"]
     assert 2 <= statuses.count(200) <= 3 and statuses.count(503) >= 5, statuses
+
+
+async def test_max_instances_counts_servers_host_wide(
+    licensed: Any, vendor: Vendor, host: FakeHost, tmp_path: Path
+) -> None:
+    """Another server (another state folder: another work root, a hand-run serve) on the same
+    license is refused beyond max_instances, and takes over once the first one stops."""
+    vendor.issue(host.root, tmp_path / "license" / "license.lic", max_instances=1)
+    first = await licensed(ready=True)
+    await serves(first)
+    second = await licensed(state_dir=tmp_path / "state-2", license_recheck_s=1.0)
+    await refused(second, "max_instances reached: 1 other service(s) on this host serve license")
+    await first.close()
+    await eventually(lambda: serves(second), timeout_s=10)
+
+
+async def test_max_qps_is_shared_by_the_servers_on_the_host(
+    licensed: Any, vendor: Vendor, host: FakeHost, tmp_path: Path
+) -> None:
+    vendor.issue(host.root, tmp_path / "license" / "license.lic", max_qps=4)
+    first = await licensed(ready=True)
+    await licensed(ready=True, state_dir=tmp_path / "state-2")
+    await asyncio.sleep(1.5)  # the first server's next count of the services on its license
+    statuses = [(await first.post(URL, json={"image": IMAGE})).status for _ in range(8)]
+    assert 2 <= statuses.count(200) <= 3 and statuses.count(503) >= 5, statuses  # 4/s split in two
 
 
 def run_lu(work_root: Path, *args: str) -> subprocess.CompletedProcess[str]:

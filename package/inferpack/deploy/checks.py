@@ -10,7 +10,7 @@ import re
 import shutil
 import socket
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from inferpack.license.fingerprint import collect
 from inferpack.license.keys import load_public_key
 from inferpack.license.licfile import License, parse_license
 from inferpack.license.pinned import IMAGE_LABEL
+from inferpack.license.registry import live_elsewhere, service_id
 from inferpack.license.verify import verify_license
 
 
@@ -227,11 +228,17 @@ def check_license(license_file: Path | None, vendor_key: Path, deploy_name: str)
 
 
 def check_instances(
-    license_file: Path | None, deploy_name: str, others: list[tuple[str, Path]], instances: int = 1
+    license_file: Path | None,
+    deploy_name: str,
+    others: list[tuple[str, Path]],
+    instances: int = 1,
+    state_dirs: Sequence[Path] = (),
 ) -> Check:
     """The license's ``max_instances``: services on this work root installed with the same license
-    (same issue id), this one's ``instances`` (its replicas on a swarm) included. ``others`` are
-    the other services' (name, license file)."""
+    (same issue id), this one's ``instances`` (its replicas on a swarm) included, and those serving
+    it on this host from anywhere else (the host-wide registry, license/registry.py). ``others``
+    are the work root's other services' (name, license file); ``state_dirs`` all its services'
+    state folders (counted by name already)."""
     lic = _read_license(license_file) if license_file else None  # unreadable: check_license says why
     if lic is None or lic.limits.max_instances is None:
         return Check("instances", True, "no instance limit in the license")
@@ -240,10 +247,13 @@ def check_instances(
         for name, path in others
         if name != deploy_name and (other := _read_license(path)) and other.issue_id == lic.issue_id
     ]
-    limit, count = lic.limits.max_instances, len(sharing) + instances
+    elsewhere = live_elsewhere(lic.issue_id, {service_id(d) for d in state_dirs if d.exists()})
+    limit, count = lic.limits.max_instances, len(sharing) + instances + elsewhere
     detail = f"{count} of {limit} licensed instance(s)" + (
         f" ({', '.join(sharing)} use it too)" if sharing else ""
     )
+    if elsewhere:
+        detail += f" ({elsewhere} more serving it on this host, outside this work root)"
     return Check(
         "instances",
         count <= limit,

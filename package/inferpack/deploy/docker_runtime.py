@@ -33,6 +33,7 @@ from inferpack.deploy.runtime import (
     instance_name,
 )
 from inferpack.license.fingerprint import HOST_SOURCES
+from inferpack.license.registry import RUN_REGISTRY, registry_dir
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -95,6 +96,8 @@ class DockerRuntime(Runtime):
         }
         if layout.vendor_key.is_file():
             volumes[str(layout.vendor_key)] = {"bind": VENDOR_KEY, "mode": "ro"}
+        # The host-wide count of licensed instances (license/registry.py), shared by every container.
+        volumes[str(registry_dir())] = {"bind": str(RUN_REGISTRY), "mode": "rw"}
         for path, below in HOST_SOURCES:  # the fingerprint, read live (never a file we wrote)
             if os.path.exists(path):
                 volumes[path] = {"bind": f"{HOST_ROOT}/{below}", "mode": "ro"}

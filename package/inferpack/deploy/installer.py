@@ -150,6 +150,7 @@ class Installer:
                     name,
                     [(s.name, s.license_file) for s in installed_services(self.root)],
                     instances=options.replicas,
+                    state_dirs=[s.state_dir for s in installed_services(self.root)] + [layout.state_dir],
                 ),
             ]
             if runtime.name in IMAGE_RUNTIMES:

@@ -18,6 +18,7 @@ from inferpack.license._time import utcnow
 from inferpack.license.clock import DEFAULT_TOLERANCE, ClockGuard, clock_key
 from inferpack.license.errors import LicenseError
 from inferpack.license.fingerprint import collect
+from inferpack.license.registry import Registration
 from inferpack.license.sources import GpuSource
 from inferpack.license.verify import LicenseState, verify_license
 
@@ -60,6 +61,7 @@ class LicenseGuard:
         *,
         clock_state_path: Path,
         clock_witnesses: Sequence[Path] = (),
+        registration: Registration | None = None,
         root: Path = Path("/"),
         recheck_interval_s: float = 60.0,
         poll_interval_s: float = 1.0,
@@ -72,6 +74,8 @@ class LicenseGuard:
         self.deploy_name = deploy_name
         self.clock_state_path = clock_state_path
         self.clock_witnesses = clock_witnesses
+        self.registration = registration
+        self._share = 1  # services on this host serving the same license: they split max_qps
         self._clock_seen: datetime | None = None  # the mark, also when it could not be written
         self.clock_unsaved: str | None = None  # why not, while it cannot (the doctor FAILs it)
         self.root = root
@@ -89,7 +93,7 @@ class LicenseGuard:
 
     def check(self) -> LicenseState:
         """Re-reads the license file and the fingerprint, verifies, and keeps the result."""
-        state = self._verify(self._now())
+        state = self._registered(self._verify(self._now()))
         previous, self._state = self._state, state
         if _identity(state) != _identity(previous):
             if state.valid:
@@ -123,6 +127,20 @@ class LicenseGuard:
         self._clock_seen, self.clock_unsaved = clock.remembered, clock.unsaved
         return state
 
+    def _registered(self, state: LicenseState) -> LicenseState:
+        """``state``, unless this host already runs ``max_instances`` other services on it."""
+        registration = self.registration
+        if registration is None:
+            return state
+        if not state.valid or state.license is None:
+            registration.release()
+            return state
+        limits = state.license.limits
+        if (full := registration.claim(state.license.issue_id, limits.max_instances)) is not None:
+            return LicenseState(False, full, state.license, state.match, state.checked_at)
+        self._share = registration.live_count()
+        return state
+
     async def run_forever(self) -> None:
         """Checks at once, then keeps the state current until cancelled (a cheap stat per poll)."""
         stamp = _stamp(self.license_path)
@@ -130,6 +148,8 @@ class LicenseGuard:
         checked_at = time.monotonic()
         while True:
             await asyncio.sleep(self.poll_interval_s)
+            if self.registration is not None and self.max_qps is not None:
+                self._share = self.registration.live_count()  # a few syscalls: follows starts/stops
             current = _stamp(self.license_path)
             if current != stamp or time.monotonic() - checked_at >= self.recheck_interval_s:
                 stamp = current
@@ -145,6 +165,11 @@ class LicenseGuard:
             log.exception("license check failed")
             self._state = LicenseState(False, "the license check failed unexpectedly; see the server log")
 
+    def close(self) -> None:
+        """Leaves the host-wide registry (a process that exits leaves it anyway)."""
+        if self.registration is not None:
+            self.registration.release()
+
     def require(self) -> None:
         """Raises AuthCheckFailed (337000) with the reason unless the last check passed; no I/O."""
         state = self._state
@@ -153,9 +178,11 @@ class LicenseGuard:
 
     @property
     def max_qps(self) -> float | None:
-        """The valid license's limit; None without a limit or a valid license."""
+        """This server's share of the valid license's limit (split between the services serving
+        it on this host); None without a limit or a valid license."""
         state = self._state  # one read: the checking thread may replace it meanwhile
-        return state.license.limits.max_qps if state.valid and state.license else None
+        limit = state.license.limits.max_qps if state.valid and state.license else None
+        return limit / self._share if limit is not None else None
 
     @property
     def max_instances(self) -> int | None:
@@ -174,6 +201,9 @@ class RefusedLicense:
         return self.state
 
     async def run_forever(self) -> None:
+        return None
+
+    def close(self) -> None:
         return None
 
     def require(self) -> None:

@@ -37,6 +37,7 @@ from inferpack.license.clock import STATE_FILE as CLOCK_STATE_FILE
 from inferpack.license.errors import LicenseError
 from inferpack.license.guard import LicenseGuard, RefusedLicense
 from inferpack.license.pinned import trusted_key
+from inferpack.license.registry import Registration, registry_dir, service_id
 from inferpack.model import Model
 from inferpack.runtime.batcher import DynamicBatcher
 from inferpack.runtime.engine import EngineOptions
@@ -141,11 +142,16 @@ def _license_guard(config: ServerConfig) -> LicenseGuard | RefusedLicense | None
         return None
     if config.license_file is None:
         return RefusedLicense("no license given: serve with --license FILE (--no-license for development)")
+    assert config.state_dir is not None  # ServerConfig checks
     try:
         public_key = trusted_key(config.vendor_public_key)
+        with contextlib.suppress(OSError):  # a full disk: the server keeps going (clock.py)
+            config.state_dir.mkdir(parents=True, exist_ok=True)
+        registration = Registration(registry_dir(), service_id(config.state_dir))
     except LicenseError as exc:
         return RefusedLicense(exc.reason)
-    assert config.state_dir is not None  # ServerConfig checks
+    except OSError as exc:
+        return RefusedLicense(f"cannot count this license's instances on the host: {exc}")
     return LicenseGuard(
         config.license_file,
         public_key,
@@ -153,6 +159,7 @@ def _license_guard(config: ServerConfig) -> LicenseGuard | RefusedLicense | None
         clock_state_path=config.state_dir / CLOCK_STATE_FILE,
         # What else this server has written: witnesses of the latest time, should the state go.
         clock_witnesses=[config.license_file, *([config.log_dir] if config.log_dir else [])],
+        registration=registration,
         root=config.host_root,
         recheck_interval_s=config.license_recheck_s,
     )
@@ -170,6 +177,7 @@ async def _license_lifecycle(app: web.Application) -> AsyncIterator[None]:
     watcher.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await watcher
+    guard.close()
 
 
 async def init_app(config: ServerConfig) -> web.Application:

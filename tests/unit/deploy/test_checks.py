@@ -9,7 +9,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from inferpack.deploy.checks import check_instances, check_port, cuda_driver_check, port_is_free
 from inferpack.license.fingerprint import LicenseRequest, collect
-from inferpack.license.licfile import issue_license
+from inferpack.license.licfile import issue_license, parse_license
+from inferpack.license.registry import Registration, registry_dir, service_id
 
 
 def _listener() -> socket.socket:
@@ -85,3 +86,28 @@ def test_the_host_driver_is_compared_with_the_image_cuda() -> None:
     assert old.hint.endswith("package built for CUDA 12") and "580.65.06+" in old.hint
     assert not cuda_driver_check("12.4.1", None).passed  # no driver answers
     assert cuda_driver_check(None, None).passed  # a CPU image names no CUDA
+
+
+def test_max_instances_counts_what_serves_the_license_anywhere_on_the_host(tmp_path: Path) -> None:
+    """A service in another work root (here: a registration held in this process, as a server
+    holds it) counts; this work root's own services are counted by name, not twice."""
+    shared = _license(tmp_path, "shared.lic", max_instances=1)
+    issue_id = parse_license(shared.read_text()).issue_id
+    elsewhere, mine = tmp_path / "other-root" / "cats" / "state", tmp_path / "root" / "dogs" / "state"
+    for folder in (elsewhere, mine):
+        folder.mkdir(parents=True)
+    registration = Registration(registry_dir(), service_id(elsewhere))
+    assert registration.claim(issue_id, max_instances=1) is None
+    try:
+        refused = check_instances(shared, "dogs", [], state_dirs=[mine])
+        assert not refused.passed
+        assert (
+            refused.detail
+            == "2 of 1 licensed instance(s) (1 more serving it on this host, outside this work root)"
+        )
+        assert check_instances(
+            shared, "cats", [], state_dirs=[elsewhere]
+        ).passed  # that one is this root's own
+    finally:
+        registration.release()
+    assert check_instances(shared, "dogs", [], state_dirs=[mine]).passed
