@@ -11,6 +11,7 @@ the batch-size check for engines with buffers sized once.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger("inferpack.runtime")
 
 
 @dataclass(frozen=True)
@@ -75,11 +78,16 @@ class BatchProfile:
 
 
 def backend_cache_dir(options: EngineOptions, backend: str) -> Path | None:
-    """``cache_dir/backend``, created; None when the engine has nowhere to keep caches."""
+    """``cache_dir/backend``, created; None when the engine has nowhere to keep caches, or cannot
+    make the folder (a full disk costs the cache, never the model)."""
     if options.cache_dir is None:
         return None
     folder = options.cache_dir / backend
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.warning("no engine cache: cannot create %s (%s)", folder, exc.strerror or exc)
+        return None
     return folder
 
 
