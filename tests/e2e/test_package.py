@@ -28,6 +28,8 @@ from inferpack.deploy.extract import extract_package
 from inferpack.deploy.images import load_package_image
 from inferpack.deploy.manifest import IMAGE_FILE, PackageError, sha256_file
 from inferpack.deploy.pack import SOURCE_ROOT, PackageImage, build_inferpack_wheel
+from inferpack.license.keys import key_id
+from inferpack.license.pinned import IMAGE_LABEL
 from tests.onnx_models import colour_classifier
 from tests.support.packages import CREATED, Vendor, flip_byte, make_package, make_vendor, unpack
 
@@ -264,6 +266,7 @@ def test_cli_pack_is_reproducible(
         assert first.files == second.files  # if not: the source tree changed between the two packs
         assert sha256_file(packages[0]) == sha256_file(packages[1])
     finally:
+        remove_image(docker_client, f"{tag}-k{key_id(vendor.key.public_key())}")  # what pack pinned
         remove_image(docker_client, tag)
 
 
@@ -277,13 +280,13 @@ def test_full_package_with_the_server_image(
     monkeypatch: pytest.MonkeyPatch,
     record_property: Callable[[str, object], None],
 ) -> None:
-    """pack (docker save) -> extract + verify -> docker load of the real server image.
+    """pack (the vendor key baked into the image, docker save) -> extract + verify -> docker load.
 
     The engine already has the server image (other tests run it), so `download.sh` finds its
     id and only restores the tag; the saved tarball itself is loaded too, to show that it loads
     as the very id the signed manifest names."""
     monkeypatch.setenv("SOURCE_DATE_EPOCH", str(int(CREATED.timestamp())))  # the shared venv's wheels
-    tag = unique_tag()
+    tag = unpinned = unique_tag()
     docker_client.images.get(server_image).tag(*tag.rsplit(":", 1))
     try:
         started = time.monotonic()
@@ -295,7 +298,10 @@ def test_full_package_with_the_server_image(
         started = time.monotonic()
         root, manifest = extract_package(tarball, tmp_path, pinned_key=vendor.public)
         extract_s = time.monotonic() - started
-        assert (manifest.image.tag, manifest.image.id) == (tag, server_image)
+        pinned = docker_client.images.get(manifest.image.tag)
+        assert manifest.image.tag == f"{tag}-k{manifest.key_id}" and pinned.id == manifest.image.id
+        assert pinned.labels[IMAGE_LABEL] == manifest.key_id and pinned.id != server_image
+        tag, server_image = manifest.image.tag, manifest.image.id  # what the operator gets
 
         started = time.monotonic()
         with (root / IMAGE_FILE).open("rb") as stream:
@@ -303,7 +309,7 @@ def test_full_package_with_the_server_image(
         load_s = time.monotonic() - started
         assert [image.id for image in loaded] == [server_image]
 
-        docker_client.images.remove(tag)  # untags only: the image keeps its other tags
+        docker_client.images.remove(tag, noprune=True)  # untags only: the image stays in Docker
         started = time.monotonic()
         result = run(["bash", "original/download.sh"], root, installer_venv)
         download_s = time.monotonic() - started
@@ -311,7 +317,8 @@ def test_full_package_with_the_server_image(
         assert f"image {tag} ({server_image}) is already in Docker: not loaded again" in result.stdout
         assert docker_client.images.get(tag).id == server_image
     finally:
-        remove_image_tag(docker_client, tag)
+        remove_image_tag(docker_client, unpinned)
+        remove_image(docker_client, f"{unpinned}-k{key_id(vendor.key.public_key())}")  # what pack pinned
     size_mib = tarball.stat().st_size / 2**20
     timings = {
         "pack_s": pack_s,
