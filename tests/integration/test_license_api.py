@@ -213,18 +213,6 @@ async def test_clock_state_deleted_but_the_servers_own_files_remember(
     await refused(await licensed(log_dir=log.parent), "clock rolled back")
 
 
-async def test_a_clock_state_that_cannot_be_written_warns_and_keeps_serving(
-    licensed: Any, vendor: Vendor, host: FakeHost, tmp_path: Path
-) -> None:
-    vendor.issue(host.root, tmp_path / "license" / "license.lic")
-    (tmp_path / "state").write_text("a file where the state folder should be: every write fails")
-    client = await licensed(ready=True)
-    await serves(client)
-    license_info = (await (await client.get("/info")).json())["license"]
-    assert license_info["valid"] is True
-    assert "cannot write the clock state" in license_info.get("clock_warning", ""), license_info
-
-
 async def test_license_removed_while_running(
     licensed: Any, vendor: Vendor, host: FakeHost, tmp_path: Path
 ) -> None:
