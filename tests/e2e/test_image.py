@@ -124,7 +124,7 @@ def test_serves_read_only_offline_and_stops_on_sigterm(
     logs.chmod(0o777)
     container = docker_client.containers.run(
         server_image,
-        ["--name", "demo"],
+        ["--name", "demo", "--no-license"],  # run by hand: development mode, said explicitly
         network_mode="none",
         read_only=True,
         tmpfs={"/tmp": ""},

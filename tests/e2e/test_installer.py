@@ -230,7 +230,7 @@ def test_install_update_rollback_lu_remove(operator: Operator, packages: Package
     assert os.readlink(layout_home / "current") == "versions/1.0.0"
 
     with ClientLoop(operator) as loop:
-        operator.run(package, "update", operator.name, str(packages.update_v2))
+        operator.run(package, "update", operator.name, str(packages.update_v2), "--allow-task-change")
         assert operator.predict() == "cyan"  # the new model answers
         operator.run(package, "rollback", operator.name)
         assert operator.predict() == "red"  # the old one again
@@ -283,7 +283,7 @@ def test_installer_killed_mid_update_is_recovered(operator: Operator, packages: 
     journal = operator.work_root / operator.name / "journal.json"
     env = {**os.environ, "INFERPACK_WORK_ROOT": str(operator.work_root)}
     victim = subprocess.Popen(
-        ["python3", "install.py", "update", operator.name, str(packages.update_v2)],
+        ["python3", "install.py", "update", operator.name, str(packages.update_v2), "--allow-task-change"],
         cwd=package,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -302,7 +302,7 @@ def test_installer_killed_mid_update_is_recovered(operator: Operator, packages: 
     assert journal.is_file()
     assert operator.predict() == "red"  # still serving the old version
 
-    result = operator.run(package, "update", operator.name, str(packages.update_v2))
+    result = operator.run(package, "update", operator.name, str(packages.update_v2), "--allow-task-change")
     assert "recovering from an interrupted update of version 2.0.0" in result.stdout
     assert not journal.exists()
     assert operator.predict() == "cyan"
@@ -336,7 +336,7 @@ def test_process_runtime_install_update_rollback(operator: Operator, packages: P
     assert operator.predict() == "red"
     assert containers(operator.name) == []
     with ClientLoop(operator) as loop:
-        operator.run(package, "update", operator.name, str(packages.update_v2))
+        operator.run(package, "update", operator.name, str(packages.update_v2), "--allow-task-change")
         assert operator.predict() == "cyan"
         operator.run(package, "rollback", operator.name)
     assert loop.failures == [], loop.failures[:5]
