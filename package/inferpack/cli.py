@@ -180,6 +180,7 @@ def build_parser(serve_only: bool = False) -> argparse.ArgumentParser:
     from inferpack.deploy.package_cli import add_package_commands
     from inferpack.doctor.cli import add_doctor_command
     from inferpack.jobs.cli import add_data_commands, extend_predict
+    from inferpack.labeling.cli import add_label_command
     from inferpack.license.cli import add_license_commands
     from inferpack.training.cli import add_training_commands, extend_evaluate
     from inferpack.workbench.cli import add_workbench_command
@@ -195,6 +196,7 @@ def build_parser(serve_only: bool = False) -> argparse.ArgumentParser:
     add_predict_command(subparsers)
     extend_predict(subparsers.choices["predict"])
     add_data_commands(subparsers)
+    add_label_command(subparsers)
     extend_evaluate(subparsers.choices["evaluate"])
     add_training_commands(subparsers)
     add_workbench_command(subparsers)

@@ -5,9 +5,14 @@ changes nothing."""
 from __future__ import annotations
 
 import hashlib
+import io
+import json
+import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from aiohttp.test_utils import TestClient
 
 from inferpack.datasets.readers import read_dataset
 from inferpack.demo.datasets import classification_dataset, degraded_classification_dataset, detection_dataset
@@ -56,6 +61,7 @@ async def test_pre_label_review_confirm_round_trip(start_server: StartServer, tm
     box = first["labels"][0]
     assert box["type"] == 1 and box["name"] in LABELS and len(box["property"]["@modelarts:feature"]) == 2
 
+    await _check_exports(client, headers, body["samples"])
     store = state / "data" / "datasets" / "scenes" / "content"
     before = _digests(store)
     chosen = unlabelled[:3]
@@ -176,3 +182,28 @@ async def test_auto_grouping_is_much_purer_than_chance(start_server: StartServer
     purity = majority / len(members)
     print(f"auto-grouping purity {purity:.3f} (chance {chance / len(members):.3f}) on {len(members)} shapes")
     assert purity >= 0.8 and purity >= chance / len(members) + 0.4
+
+
+async def _check_exports(client: TestClient[Any, Any], headers: dict[str, str], samples: list[Any]) -> None:
+    """The proposals as Label Studio predictions and Pascal VOC XML hold the same boxes."""
+    url = "/demo/datasets/scenes/auto-annotations/export"
+    studio = json.loads(await (await client.get(f"{url}?format=labelstudio", headers=headers)).read())
+    by_image = {task["data"]["image"]: task["predictions"][0]["result"] for task in studio}
+    assert set(by_image) == {s["sample_id"] for s in samples}
+    for sample in samples:
+        results = by_image[sample["sample_id"]]
+        assert [r["value"]["rectanglelabels"][0] for r in results] == [x["name"] for x in sample["labels"]]
+        width = sample["metadata"]["@modelarts:size"][0]
+        for result, label in zip(results, sample["labels"], strict=True):
+            (x1, _), (x2, _) = label["property"]["@modelarts:feature"]
+            assert abs(result["value"]["x"] - 100 * x1 / width) < 1e-6
+            assert abs(result["value"]["width"] - 100 * (x2 - x1) / width) < 1e-6
+    hard = [s for s in samples if s["metadata"]["@modelarts:hard"]]
+    voc = await client.get(f"{url}?format=voc&hard=true", headers=headers)
+    assert voc.status == 200
+    with zipfile.ZipFile(io.BytesIO(await voc.read())) as archive:
+        names = sorted(archive.namelist())
+        assert names == sorted(f"Annotations/{s['sample_id'].split('/')[-1][:-4]}.xml" for s in hard)
+        for sample in hard:
+            xml = archive.read(f"Annotations/{sample['sample_id'].split('/')[-1][:-4]}.xml").decode()
+            assert xml.count("<object>") == len(sample["labels"])

@@ -1,6 +1,7 @@
 """A job's results as files other tools read: the seed's YOLO layout (images + ``cls cx cy w h``
 rows, ready to train on), Pascal VOC XML, COCO JSON (detections with their ``score``), CSV and
-JSON Lines. Lines that are errors are left out of every format but JSON Lines.
+JSON Lines, and Label Studio predictions JSON (to review proposals in Label Studio). Lines that
+are errors are left out of every format but JSON Lines.
 
 Pascal VOC boxes are 1-based inclusive pixels (xmin = left + 1, xmax = left + width), as the
 VOC devkit reads them.
@@ -25,12 +26,14 @@ from inferpack.datasets.items import Dataset, TruthBox
 from inferpack.datasets.writers import property_json, yolo_rows
 from inferpack.errors import InvalidArgument
 
-ExportFormat = Literal["yolo", "voc", "coco", "csv", "jsonl"]
+ExportFormat = Literal["yolo", "voc", "coco", "csv", "jsonl", "labelstudio"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
 DETECTION_ONLY = ("yolo", "voc", "coco")
 MEDIA_TYPES = {"yolo": "application/zip", "voc": "application/zip", "coco": "application/json",
-               "csv": "text/csv", "jsonl": "application/jsonl"}  # fmt: skip
-SUFFIXES = {"yolo": ".zip", "voc": ".zip", "coco": ".json", "csv": ".csv", "jsonl": ".jsonl"}
+               "csv": "text/csv", "jsonl": "application/jsonl",
+               "labelstudio": "application/json"}  # fmt: skip
+SUFFIXES = {"yolo": ".zip", "voc": ".zip", "coco": ".json", "csv": ".csv", "jsonl": ".jsonl",
+            "labelstudio": ".json"}  # fmt: skip
 
 
 def check_format(value: Any, task: str) -> ExportFormat:
@@ -144,6 +147,37 @@ def _csv(lines: list[dict[str, Any]], task: str) -> bytes:
     return out.getvalue().encode()
 
 
+def _label_studio_result(r: dict[str, Any], line: dict[str, Any], task: str) -> dict[str, Any]:
+    """One result as Label Studio's ``rectanglelabels`` (percent of the image) or ``choices``."""
+    if task == "classification":
+        return {"from_name": "label", "to_name": "image", "type": "choices", "score": r["score"],
+                "value": {"choices": [r["name"]]}}  # fmt: skip
+    width, height, box = line["width"], line["height"], r["location"]
+    value = {"x": 100 * box["left"] / width, "y": 100 * box["top"] / height,
+             "width": 100 * box["width"] / width, "height": 100 * box["height"] / height,
+             "rotation": 0, "rectanglelabels": [r["name"]]}  # fmt: skip
+    return {"from_name": "label", "to_name": "image", "type": "rectanglelabels", "score": r["score"],
+            "original_width": width, "original_height": height, "value": value}  # fmt: skip
+
+
+def _label_studio(lines: list[dict[str, Any]], task: str) -> bytes:
+    """Label Studio's import of pre-annotations: one task per image with its ``predictions``."""
+    tasks = [
+        {
+            "data": {"image": line["image"]},
+            "predictions": [
+                {
+                    "model_version": "inferpack",
+                    "score": max((r["score"] for r in line["results"]), default=0.0),
+                    "result": [_label_studio_result(r, line, task) for r in line["results"]],
+                }
+            ],
+        }
+        for line in lines
+    ]
+    return json.dumps(tasks, indent=1).encode()
+
+
 def _error(line: dict[str, Any]) -> str:
     return str(line["error"]["error_msg"]) if "error" in line else ""
 
@@ -168,6 +202,8 @@ def export(
                 out.write(_csv(ordered, task))
             elif fmt == "coco":
                 out.write(_coco(good, labels))
+            elif fmt == "labelstudio":
+                out.write(_label_studio(good, task))
             else:
                 _zip(fmt, good, dataset, labels, out)
         os.replace(tmp, dest)

@@ -117,3 +117,18 @@ def read_proposals(home: Path) -> list[dict[str, Any]]:
 
 def read_groups(home: Path) -> list[dict[str, Any]]:
     return _read(home / GROUPS_FILE, "groups")
+
+
+def proposal_lines(lines: list[dict[str, Any]], samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The task's result lines of ``samples``, holding just what the proposals show (a
+    classifier's top-1, a detector's boxes at the threshold), for the job exporters."""
+    shown = {s["sample_id"]: {(x["name"], x["score"]) for x in s["labels"]} for s in samples}
+    chosen = []
+    for line in lines:
+        if line["image"] not in shown:
+            continue
+        if "results" in line:
+            kept = [r for r in line["results"] if (r["name"], r["score"]) in shown[line["image"]]]
+            line = {**line, "results": kept}
+        chosen.append(line)
+    return chosen

@@ -9,6 +9,7 @@ Under /NAME/datasets/{dataset_id}:
 | GET  tasks/{task_id}/groups      | an auto-grouping task's groups: members, representatives    |
 | POST tasks/{task_id}/cancel      | cancel                                                      |
 | GET  auto-annotations/samples    | proposals; offset, limit, task_id, hard, label, min/max_score |
+| GET  auto-annotations/export     | the same, as labelstudio, voc, yolo, coco, csv or jsonl     |
 | PUT  data-annotations/samples    | confirm labels into the dataset                             |
 """
 
@@ -21,10 +22,11 @@ from aiohttp import web
 
 from inferpack.datasets.store import check_id
 from inferpack.errors import Conflict, InvalidArgument, NotFound
+from inferpack.jobs.exports import MEDIA_TYPES, SUFFIXES, check_format, export
 from inferpack.jobs.records import Job
 from inferpack.labeling import confirm
 from inferpack.labeling.grouping import available
-from inferpack.labeling.proposals import read_groups, read_proposals
+from inferpack.labeling.proposals import proposal_lines, read_groups, read_proposals
 from inferpack.labeling.tasks import task_config, task_view
 from inferpack.server.data import DataServices, read_fields, services
 from inferpack.server.data_routes import create_job, int_query
@@ -125,6 +127,22 @@ async def auto_annotations(request: web.Request) -> web.Response:
     )
 
 
+async def export_proposals(request: web.Request) -> web.StreamResponse:
+    state, data = services(request)
+    dataset_id = request.match_info["dataset_id"]
+    fmt = check_format(request.query.get("format", "labelstudio"), state.spec.task)
+    job = _latest_done(data, dataset_id, request.query.get("task_id"))
+    home = data.jobs.home(job.id)
+    samples = _filtered(await asyncio.to_thread(read_proposals, home), request.query)
+    lines = proposal_lines(data.jobs.results(job.id).read(), samples)
+    dest = home / f"proposals-{fmt}{SUFFIXES[fmt]}"
+    dataset = data.datasets.open(dataset_id)
+    await asyncio.to_thread(export, fmt, lines, dataset, state.spec.labels, state.spec.task, dest)
+    filename = f"{job.id}-proposals-{fmt}{SUFFIXES[fmt]}"
+    headers = {"Content-Type": MEDIA_TYPES[fmt], "Content-Disposition": f'attachment; filename="{filename}"'}
+    return web.FileResponse(dest, headers=headers)
+
+
 async def confirm_samples(request: web.Request) -> web.Response:
     body = await read_fields(request)
     _, data = services(request, body)
@@ -146,4 +164,5 @@ def add_labeling_routes(app: web.Application, deploy_name: str) -> None:
     router.add_get(f"{base}/tasks/{{task_id}}/groups", task_groups, name="label_task_groups")
     router.add_post(f"{base}/tasks/{{task_id}}/cancel", cancel_task, name="label_task_cancel")
     router.add_get(f"{base}/auto-annotations/samples", auto_annotations, name="auto_annotations")
+    router.add_get(f"{base}/auto-annotations/export", export_proposals, name="auto_annotations_export")
     router.add_put(f"{base}/data-annotations/samples", confirm_samples, name="confirm_annotations")
