@@ -114,6 +114,23 @@ async def test_hard_examples_are_where_the_model_errs(start_server: StartServer,
     flagged = (await proposals(client, headers, "shapes", "&hard=true"))["samples"]
     assert len(flagged) == len(hard) and all(s["metadata"]["@modelarts:hard_reasons"] for s in flagged)
 
+    # Accepting a proposal that differs from its folder moves just that image into the proposed class.
+    moved = next(s for s in samples if _wrong(s))
+    store = tmp_path / "state" / "data" / "datasets" / "shapes" / "content"
+    before = _digests(store)
+    review = {"samples": [{"sample_id": moved["sample_id"], "labels": moved["labels"]}]}
+    response = await client.put(
+        "/demo/datasets/shapes/data-annotations/samples", json=review, headers=headers
+    )
+    assert response.status == 200, await response.text()
+    target = f"{moved['labels'][0]['name']}/{moved['sample_id'].split('/')[1]}"
+    after = _digests(store)
+    assert after == {
+        **{k: v for k, v in before.items() if k != moved["sample_id"]},
+        target: before[moved["sample_id"]],
+    }
+    assert (await (await client.get("/datasets/shapes/validate", headers=headers)).json())["valid"]
+
 
 def _wrong(sample: dict[str, Any]) -> bool:
     return bool(sample["labels"][0]["name"] != sample["sample_id"].split("/")[0])
