@@ -47,6 +47,8 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from inferpack.license.pinned import IMAGE_LABEL as PINNED_KEY_LABEL
+
 if TYPE_CHECKING:
     from docker import DockerClient
     from docker.models.images import Image
@@ -264,15 +266,26 @@ def build_server_image(
             wheels.name,
             *(f"{p.relative_to(sources)}\0{_digest(p.read_bytes())}" for p in _files(sources)),
         )[:16]
-        cached = client.images.list(filters={"label": f"{BUILD_KEY_LABEL}={key}"})
+        # Images built FROM this one (pack's vendor-key layer) inherit its labels: skip them.
+        cached = [
+            found
+            for found in client.images.list(filters={"label": f"{BUILD_KEY_LABEL}={key}"})
+            if PINNED_KEY_LABEL not in found.labels
+        ]
         if cached:
             image = cached[0]
+            # Its content-keyed tag may have been removed since: packages name the image by it.
+            image.tag(*_server_tag(image.labels["org.opencontainers.image.version"], gpu, key).split(":"))
             log.info("server image %s is cached", ", ".join(image.tags) or image.short_id)
         else:
             image = _build_server(client, sources, wheels, base_image, key, Path(tmp) / "context", gpu)
         if tag:
             image.tag(tag)
         return str(image.id)
+
+
+def _server_tag(version: str, gpu: bool, key: str) -> str:
+    return f"{SERVER_REPOSITORY}:{version}-{'gpu-' if gpu else ''}{key}"
 
 
 def _build_server(
@@ -284,7 +297,7 @@ def _build_server(
     shutil.copyfile(sources / "package" / "Dockerfile", context / "Dockerfile")
     _link_tree(wheels, context / "wheels")
     version = _build_inferpack_wheel(sources, wheels, context / "app").name.split("-")[1]
-    tag = f"{SERVER_REPOSITORY}:{version}-{'gpu-' if gpu else ''}{key}"
+    tag = _server_tag(version, gpu, key)
     labels = {"org.opencontainers.image.version": version, BUILD_KEY_LABEL: key}
     _docker_build(client, context, tag, {"BASE_IMAGE": base_image, **(GPU_BUILD_ARGS if gpu else {})}, labels)
     image = client.images.get(tag)
