@@ -85,6 +85,7 @@ class JobRunner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock_fd: int | None = None
+        self._unwritable_logged = False
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run_forever(), name="inferpack-jobs")
@@ -129,8 +130,15 @@ class JobRunner:
             await asyncio.wait_for(self._wake.wait(), self.poll_s)
 
     def _try_lock(self) -> bool:
-        self.jobs.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.jobs.folder / ".runner.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            self.jobs.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.jobs.folder / ".runner.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            # A read-only or full data folder costs the jobs, never the online service: look again later.
+            if not self._unwritable_logged:
+                log.warning("jobs wait: the data folder %s cannot be written (%s)", self.jobs.folder, exc)
+                self._unwritable_logged = True
+            return False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
