@@ -24,7 +24,7 @@ fi
 # The training extra (PyTorch's Linux wheels are ~3 GB with their CUDA libraries): pip skips the
 # download when the installed versions satisfy it, so only a fresh .venv pays for it.
 if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
-    .venv/bin/python -m pip install --disable-pip-version-check -q "torch>=2.4" "torchvision>=0.19"
+    .venv/bin/python -m pip install --disable-pip-version-check -q "torch==2.15.0" "torchvision==0.29.2"
 fi
 
 .venv/bin/ruff check package tests bench install.py
