@@ -25,21 +25,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 RUN_REGISTRY = Path("/run/inferpack/instances")
-TMP_REGISTRY = Path(tempfile.gettempdir()) / "inferpack-instances"
+TMP_REGISTRY_NAME = "inferpack-instances"
 
 
 def registry_dir() -> Path:
     """``/run/inferpack/instances``, or where the host cannot offer it (a non-root user), a folder
     in the system temp dir: host-wide either way. Created world-writable and sticky, as servers
     run under several users (root, the container's uid 10001)."""
-    for folder in (RUN_REGISTRY, TMP_REGISTRY):
+    for folder in (RUN_REGISTRY, None):
         with contextlib.suppress(OSError):
+            # Looked up only when needed: a read-only container may have no temp dir at all, and
+            # importing this module (the front, the CLI) must not fail there.
+            folder = folder or Path(tempfile.gettempdir()) / TMP_REGISTRY_NAME
             folder.mkdir(parents=True, exist_ok=True)
             if os.stat(folder).st_uid == os.geteuid():
                 os.chmod(folder, 0o1777)
             if os.access(folder, os.W_OK | os.X_OK):
                 return folder
-    raise OSError(f"neither {RUN_REGISTRY} nor {TMP_REGISTRY} can be written")
+    raise OSError(f"neither {RUN_REGISTRY} nor {TMP_REGISTRY_NAME} in a temp dir can be written")
 
 
 def service_id(state_dir: Path) -> str:
